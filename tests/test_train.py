@@ -1,0 +1,158 @@
+"""Tests for jgen.train: convergence, exact resume, NaN stop, fused steps, EMA/best, 1 vs 4 devices."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jgen import train
+from jgen.experiment import Workdir
+
+D = 3
+W_TRUE = np.array([1.5, -2.0, 0.5], np.float32)
+
+
+def loss_fn(params, batch, rng):
+    pred = batch["x"] @ params["w"] + params["b"]
+    noise = 0.0 * jax.random.normal(rng)  # rng must be usable inside the loss
+    return jnp.mean((pred - batch["y"]) ** 2) + noise, {"mean_pred": jnp.mean(pred)}
+
+
+class Batches:
+    """Deterministic batches: batch s depends only on s (like BatchIterator.iter_from)."""
+
+    def __init__(self, batch_size=16, nan_at=None, stop_at=None):
+        self.batch_size, self.nan_at, self.stop_at = batch_size, nan_at, stop_at
+
+    def iter_from(self, step):
+        while True:
+            if self.stop_at is not None and step == self.stop_at:
+                raise KeyboardInterrupt("simulated interruption")
+            rs = np.random.default_rng(step)
+            x = rs.normal(size=(self.batch_size, D)).astype(np.float32)
+            y = x @ W_TRUE + 0.3
+            if step == self.nan_at:
+                y = y * np.nan
+            yield {"x": x, "y": y.astype(np.float32)}
+            step += 1
+
+
+def init_params():
+    return {"w": jnp.zeros(D), "b": jnp.zeros(())}
+
+
+def test_fit_converges_and_logs(tmp_path):
+    wd = Workdir(tmp_path)
+    res = train.fit(loss_fn, init_params(), optax.adam(0.05), Batches(), 300, rng=jax.random.PRNGKey(0),
+                    wd=wd, log_every=50, ckpt_every=100, progress=False)
+    np.testing.assert_allclose(res.params["w"], W_TRUE, atol=2e-2)
+    assert int(res.state.step) == 300
+    rows = wd.read_log("train")
+    assert [r["step"] for r in rows] == [50, 100, 150, 200, 250, 300]
+    assert rows[-1]["loss"] < rows[0]["loss"]
+    assert {"loss", "grad_norm", "mean_pred"} <= set(rows[0])
+    assert sorted(p.name for p in wd.checkpoint_dir("train").iterdir() if p.name.isdigit()) == ["200", "300"]
+
+
+def test_resume_after_interruption_matches_uninterrupted(tmp_path):
+    kw = dict(rng=jax.random.PRNGKey(1), log_every=10, ckpt_every=20, progress=False)
+    ref = train.fit(loss_fn, init_params(), optax.adam(0.01), Batches(), 60, **kw)
+    wd = Workdir(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(loss_fn, init_params(), optax.adam(0.01), Batches(stop_at=47), 60, wd=wd, **kw)
+    assert [r["step"] for r in wd.read_log("train")][-1] == 40
+    resumed = train.fit(loss_fn, init_params(), optax.adam(0.01), Batches(), 60, wd=wd, **kw)
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)),
+                 ref.state.params, resumed.state.params)
+    assert [r["step"] for r in resumed.history] == [10, 20, 30, 40, 50, 60]
+    # A finished run returns at once with the same result.
+    again = train.fit(loss_fn, init_params(), optax.adam(0.01), Batches(stop_at=0), 60, wd=wd, **kw)
+    np.testing.assert_array_equal(again.state.params["w"], resumed.state.params["w"])
+
+
+def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
+    wd = Workdir(tmp_path)
+    with pytest.raises(train.NonFiniteLossError, match=r"at step 8;.*step 5\)"):
+        train.fit(loss_fn, init_params(), optax.sgd(0.01), Batches(nan_at=7), 20, rng=jax.random.PRNGKey(0),
+                  wd=wd, log_every=5, ckpt_every=5, progress=False)
+    steps = sorted(int(p.name) for p in wd.checkpoint_dir("train").iterdir() if p.name.isdigit())
+    assert steps == [5]
+
+
+def test_fused_steps_equal_single_steps():
+    kw = dict(rng=jax.random.PRNGKey(2), log_every=8, progress=False)
+    a = train.fit(loss_fn, init_params(), optax.adam(0.01), Batches(), 24, **kw)
+    b = train.fit(loss_fn, init_params(), optax.adam(0.01), Batches(), 24, fuse_steps=4, **kw)
+    np.testing.assert_allclose(a.state.params["w"], b.state.params["w"], rtol=1e-6)
+    assert [r["step"] for r in b.history] == [8, 16, 24]
+
+
+def test_keep_best_and_ema():
+    evals = iter([3.0, 1.0, 2.0])
+    res = train.fit(loss_fn, init_params(), optax.adam(0.05), Batches(), 30, rng=jax.random.PRNGKey(0),
+                    eval_fn=lambda p: {"val": next(evals)}, eval_every=10, keep_best=True, progress=False)
+    assert int(res.state.best_step) == 20 and float(res.state.best_value) == 1.0
+    assert not np.allclose(res.params["w"], res.state.params["w"])
+    ema = train.fit(loss_fn, init_params(), optax.adam(0.05), Batches(), 30, rng=jax.random.PRNGKey(0),
+                    ema_decay=0.9, progress=False)
+    assert not np.allclose(ema.params["w"], ema.state.params["w"])
+    np.testing.assert_allclose(ema.params["w"], ema.state.ema_params["w"])
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="keep_best"):
+        train.fit(loss_fn, init_params(), optax.adam(0.1), Batches(), 5, rng=jax.random.PRNGKey(0), keep_best=True)
+    with pytest.raises(ValueError, match="multiple of fuse_steps"):
+        train.fit(loss_fn, init_params(), optax.adam(0.1), Batches(), 12, rng=jax.random.PRNGKey(0),
+                  fuse_steps=4, log_every=6)
+
+
+def test_one_device_equals_four_devices(tmp_path):
+    """The same sharded step on a 1-device mesh and a 4-device mesh gives the same parameters."""
+    script = textwrap.dedent("""
+        import json, jax, jax.numpy as jnp, numpy as np, optax
+        from jgen import train
+        from jgen.sharding import data_mesh, shard_batch
+        assert len(jax.devices()) == 4
+
+        def loss_fn(p, batch, rng):
+            h = jnp.tanh(batch["x"] @ p["w1"])
+            return jnp.mean((h @ p["w2"] - batch["y"]) ** 2), {}
+
+        class Sharded:
+            def __init__(self, mesh): self.mesh = mesh
+            def iter_from(self, step):
+                while True:
+                    rs = np.random.default_rng(step)
+                    x = rs.normal(size=(32, 4)).astype(np.float32)
+                    yield shard_batch({"x": x, "y": np.sin(x).sum(1, keepdims=True)}, self.mesh)
+                    step += 1
+
+        out = {}
+        for n in (1, 4):
+            mesh = data_mesh(jax.devices()[:n])
+            k1, k2 = jax.random.split(jax.random.PRNGKey(0))
+            p = {"w1": jax.random.normal(k1, (4, 16)), "w2": jax.random.normal(k2, (16, 1)) * 0.1}
+            res = train.fit(loss_fn, p, optax.adam(1e-2), Sharded(mesh), 20, rng=jax.random.PRNGKey(0),
+                            mesh=mesh, progress=False)
+            out[n] = {k: np.asarray(v).tolist() for k, v in res.state.params.items()}
+            out[f"shards{n}"] = len(res.state.params["w1"].sharding.device_set)
+        print(json.dumps(out))
+    """)
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=root, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["shards1"] == 1 and out["shards4"] == 4
+    for k in ("w1", "w2"):
+        np.testing.assert_allclose(out["1"][k], out["4"][k], rtol=1e-5, atol=1e-6)
