@@ -1,0 +1,1 @@
+"""Autoregressive models of images: conditional probability tables, LSTM, WaveNet, PixelCNN."""
