@@ -1,0 +1,149 @@
+"""One likelihood table across model families: test bits/dim on 8-bit 7x7 MNIST.
+
+Every model here was evaluated on the same images: MNIST test split (10,000 digits), 4x4 area means rounded
+to 8 bits (`jgen.data.mnist7.load_mnist7`), in bits per dimension on the 256-level scale. The table
+collects the numbers from the experiments' `metrics.json` (siblings of this workdir in a suite directory)
+and says what each number is:
+
+* per-pixel independent categorical: exact discrete NLL (computed here from the data, and compared with
+  `flows_mnist7`'s own value as a check that both used the same data);
+* RealNVP and MAF (`flows_mnist7`): continuous densities of uniformly dequantised pixels, an upper bound on
+  the discrete NLL in expectation over the noise (Theis et al., 2016);
+* WaveNet and gated PixelCNN (`ar_mnist7`): exact discrete NLL (autoregressive categoricals);
+* VAE (importance-weighted bound) and DDPM (variational bound): upper bounds, listed as "not yet available"
+  until their experiments write `test_bpd_vae` / `test_bpd_ddpm`.
+
+Lower is better; a bound can only overstate a model's true NLL. Run this after the experiments it reads.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import ml_collections
+import numpy as np
+
+from jgen import experiment
+from jgen.data.mnist7 import load_mnist7
+
+EXACT = "exact discrete NLL"
+DEQUANT_BOUND = "upper bound: continuous density of uniformly dequantised pixels (Jensen), one noise draw"
+
+# (metrics key, model, family, what the number is, experiment expected to write it)
+ROWS = (
+    ("test_bpd_independent", "per-pixel independent categorical", "baseline", EXACT, "flows_mnist7"),
+    ("test_bpd_realnvp", "RealNVP", "normalizing flow", DEQUANT_BOUND, "flows_mnist7"),
+    ("test_bpd_maf", "MAF", "normalizing flow", DEQUANT_BOUND, "flows_mnist7"),
+    ("test_bpd_wavenet", "WaveNet", "autoregressive", EXACT, "ar_mnist7"),
+    ("test_bpd_pixelcnn", "gated PixelCNN", "autoregressive", EXACT, "ar_mnist7"),
+    ("test_bpd_vae", "VAE", "latent variable",
+     "upper bound: importance-weighted ELBO (IWAE), discrete likelihood", None),
+    ("test_bpd_ddpm", "DDPM", "diffusion", "upper bound: variational bound (sum of KL terms + decoder)", None),
+)
+NUM_TEST = 10000
+
+
+def get_config(preset: str) -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.seed = 0  # nothing random; kept for the experiment contract
+    c.smoothing = 1.0  # Laplace pseudo-count of the independent baseline
+    return c
+
+
+def independent_bits_per_dim(train: np.ndarray, test: np.ndarray, smoothing: float = 1.0,
+                             num_levels: int = 256) -> float:
+    """Exact test bits/dim of independent per-pixel categoricals fitted by add-`smoothing` counts.
+
+    Args:
+      train, test: uint8 [N, ...] images with values in 0..num_levels-1.
+    """
+    train = np.asarray(train).reshape(len(train), -1).astype(np.int64)
+    test = np.asarray(test).reshape(len(test), -1).astype(np.int64)
+    if train.shape[1] != test.shape[1]:
+        raise ValueError(f"train and test need the same pixels per image, got {train.shape[1]} and {test.shape[1]}")
+    if smoothing <= 0:
+        raise ValueError(f"smoothing must be positive, got {smoothing}")
+    d = train.shape[1]
+    counts = np.zeros((d, num_levels))
+    np.add.at(counts, (np.broadcast_to(np.arange(d), train.shape), train), 1.0)
+    log_p = np.log(counts + smoothing) - np.log(len(train) + smoothing * num_levels)
+    return float(-log_p[np.arange(d), test].mean() / math.log(2.0))
+
+
+def _read_metrics(root: Path) -> dict[str, dict]:
+    """{experiment name: metrics} for every sibling directory with a metrics.json."""
+    found = {}
+    for path in sorted(root.glob("*/metrics.json")):
+        try:
+            found[path.parent.name] = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+    return found
+
+
+def _bar_chart(rows: list[dict], wd: experiment.Workdir) -> None:
+    import matplotlib.pyplot as plt
+
+    shown = [r for r in rows if isinstance(r["test_bits_per_dim"], float)]
+    fig, ax = plt.subplots(figsize=(7.0, 0.5 * max(len(shown), 2) + 1.4))
+    for i, r in enumerate(shown):
+        exact = r["kind"] == EXACT
+        ax.barh(i, r["test_bits_per_dim"], color="tab:blue" if exact else "tab:orange",
+                hatch=None if exact else "//", edgecolor="black", linewidth=0.5)
+        ax.text(r["test_bits_per_dim"], i, f" {r['test_bits_per_dim']:.3f}", va="center")
+    ax.set_yticks(range(len(shown)), [r["model"] for r in shown])
+    ax.invert_yaxis()
+    missing = [r["model"] for r in rows if r not in shown]
+    ax.set_xlabel("test bits/dim (8-bit 7x7 MNIST, 10,000 test images; lower is better)"
+                  + ("\nnot yet available: " + ", ".join(missing) if missing else ""))
+    ax.set_title("Likelihood across families (blue: exact, orange hatched: upper bound)")
+    if shown:
+        ax.set_xlim(0, 1.18 * max(r["test_bits_per_dim"] for r in shown))
+    wd.save_figure(fig, "test_bpd")
+
+
+def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, float]:
+    train, test = load_mnist7("train"), load_mnist7("test")
+    own_independent = independent_bits_per_dim(train, test, config.smoothing)
+    sources = _read_metrics(wd.path.parent)
+    sources.pop(wd.path.name, None)
+
+    metrics: dict[str, float] = {"test_bpd_independent_computed": own_independent, "num_test": len(test)}
+    rows = []
+    for key, model, family, kind, expected in ROWS:
+        # The expected experiment first, then any other sibling that reports the key.
+        names = ([expected] if expected in sources else []) + [n for n in sources if n != expected]
+        source = next((n for n in names if sources[n].get(key) is not None), None)
+        value = float(sources[source][key]) if source else None
+        if key == "test_bpd_independent" and source is None:
+            value, source = own_independent, "computed here"
+        row = {"model": model, "family": family,
+               "test_bits_per_dim": value if value is not None else "not yet available",
+               "kind": kind, "source": source or (expected or "not yet run")}
+        if source and source in sources:
+            src = sources[source]
+            row["source_preset"] = src.get("preset", "?")
+            num_test = src.get("num_test")
+            row["test_images"] = int(num_test) if num_test is not None else "not reported"
+            if num_test is not None and int(num_test) != NUM_TEST:
+                row["warning"] = f"evaluated on {int(num_test)} test images, not {NUM_TEST}"
+        rows.append(row)
+        if value is not None:
+            metrics[key] = value
+    for name in ("flows_mnist7", "ar_mnist7"):
+        metrics[f"found_{name}"] = float(name in sources)
+    metrics["num_models_available"] = float(sum(isinstance(r["test_bits_per_dim"], float) for r in rows))
+    flows_indep = sources.get("flows_mnist7", {}).get("test_bpd_independent")
+    if flows_indep is not None:
+        # Same data and split give the same exact baseline (up to the training images used for counting).
+        metrics["independent_abs_diff_vs_flows"] = abs(float(flows_indep) - own_independent)
+
+    wd.save_table("test_bits_per_dim", rows)
+    _bar_chart(rows, wd)
+    return metrics
+
+
+if __name__ == "__main__":
+    experiment.main(get_config, run)
