@@ -101,9 +101,8 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
 
     samples = np.asarray(lstm.sample(model, params, key_sample, config.num_samples, num_pixels))
     samples = samples.reshape(-1, *fit_x.shape[1:])
-    # Grey separators: white ones would merge with the white (on) pixels of binary letters.
     viz.image_grid(samples, nrow=10, title=f"{config.num_samples} LSTM samples (5x5 letters)",
-                   separator_color="0.5", path=wd.figure_path("samples"))
+                   cmap="gray_r", path=wd.figure_path("samples"))  # ink black, as in cpt_letters
     train_codes = {bytes(r) for r in split["train"].reshape(len(split["train"]), -1).astype(np.uint8)}
     in_train = np.mean([bytes(r) in train_codes for r in samples.reshape(len(samples), -1).astype(np.uint8)])
 

@@ -297,7 +297,7 @@ def image_grid(images: Array, nrow: int | None = None, *, title: str = "samples"
                cmap: str = "gray", vmin: float | None = None, vmax: float | None = None,
                row_labels: Sequence[str] | None = None, col_labels: Sequence[str] | None = None,
                xlabel: str | None = None, ylabel: str | None = None, separator: float = 1.0,
-               separator_color: str = "white", ax=None, width: float | None = None) -> Figure:
+               separator_color: str = "#8c8c8c", ax=None, width: float | None = None) -> Figure:
     """Shows a batch of images as one grid, e.g. 100 samples as 10x10.
 
     Args:
@@ -313,7 +313,7 @@ def image_grid(images: Array, nrow: int | None = None, *, title: str = "samples"
       xlabel, ylabel: axis labels; by default the x label states the grid and image size.
       separator: width in points of the lines between tiles (0: none). Lines rather than
         padding pixels keep every separator equally thin whatever the display scale.
-      separator_color: colour of those lines.
+      separator_color: colour of those lines; mid-grey stays visible on black and white images.
       ax: existing axes to draw into.
       width: figure width in inches (height follows the grid's aspect ratio).
 
