@@ -1,0 +1,195 @@
+"""Running chains: `lax.scan` over steps, `vmap` over chains, thinning, warm-up with step-size adaptation."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jgen.mcmc.adaptation import adapted_step_size, dual_averaging_init, dual_averaging_update
+from jgen.mcmc.base import check_step_size
+from jgen.progress import scan_with_progress
+
+__all__ = ["ChainResult", "sample_chain"]
+
+PyTree = Any
+
+
+class ChainResult(NamedTuple):
+    """The output of `sample_chain`.
+
+    samples
+        `transform(state)` at every `thin`-th step after warm-up, shaped
+        `[num_chains, num_steps // thin, ...]` (no chain axis when `num_chains` is None).
+    final_state
+        The last state of every chain (batched like the initial state).
+    info_mean
+        The kernel's info, each field averaged over all post-warm-up steps (thinned or not), one value per
+        chain: for Metropolis kernels `info_mean.acceptance_rate` is the mean acceptance probability and
+        `info_mean.is_accepted` the fraction of accepted proposals.
+    step_size
+        The step size used after warm-up (adapted when `target_accept` was given), or None for kernels
+        whose parameters are all bound.
+    """
+
+    samples: PyTree
+    final_state: PyTree
+    info_mean: PyTree
+    step_size: jax.Array | None
+
+
+def _position(state: Any) -> PyTree:
+    return state.position
+
+
+def sample_chain(kernel: Callable, init_state: PyTree, num_steps: int, rng: jax.Array, *,
+                 num_chains: int | None = None, thin: int = 1, warmup: int = 0,
+                 step_size: float | None = None, target_accept: float | None = None,
+                 transform: Callable[[Any], PyTree] | None = None, progress: bool = True,
+                 progress_every: int | None = None) -> ChainResult:
+    """Runs `num_chains` chains of `kernel` for `warmup + num_steps` steps, keeping every `thin`-th state.
+
+    Steps are a `jax.lax.scan`; chains are a `jax.vmap` inside the scan body (so the progress bar's host
+    callback fires once per step, not once per chain). Thinning is a nested scan: the skipped states are
+    never stored. The whole run is one jitted computation, compiled once per (kernel, shapes, static
+    arguments): pass the same kernel object to reuse it.
+
+    Two kernel signatures are accepted:
+
+    * `step_size is None`: `kernel(rng_key, state) -> (state, info)` with every parameter bound, e.g.
+      `jgen.mcmc.mala.sampler(logdensity_fn, 0.1).step`; warm-up steps are simply discarded.
+    * `step_size` given: `kernel(rng_key, state, step_size)`, e.g. `jgen.mcmc.mala.build_kernel(logdensity_fn)`.
+      With `target_accept`, the warm-up adapts one step size shared by all chains by dual averaging on the
+      chain-averaged acceptance probability (`jgen.mcmc.adaptation`), then freezes it for sampling.
+
+    Args:
+      kernel: the transition kernel (see above).
+      init_state: the initial state; with `num_chains`, a batch of states with a leading axis of size
+        `num_chains` (e.g. `jax.vmap(init)(positions)`), else one chain's state.
+      num_steps: post-warm-up steps per chain; a multiple of `thin`.
+      rng: PRNG key.
+      num_chains: number of chains, or None for a single chain (outputs then have no chain axis).
+      thin: keep every `thin`-th state.
+      warmup: steps run (and adapted, see above) before sampling; their states are not kept.
+      step_size: initial or fixed step size for a kernel that takes one.
+      target_accept: acceptance rate the warm-up adapts towards (e.g. `jgen.mcmc.rwmh.TARGET_ACCEPTANCE`);
+        needs `step_size` and `warmup > 0`, and an info with an `acceptance_rate` field.
+      transform: what to keep of each chain's state, `state -> pytree` (vmapped over chains); default
+        `state.position`. Pass the same function object across calls to avoid recompiling.
+      progress: show a tqdm bar (only when stderr is a terminal).
+      progress_every: steps between bar updates (default: 1% of the run).
+
+    Returns:
+      A `ChainResult`.
+
+    Raises:
+      ValueError: non-positive sizes, `num_steps` not a multiple of `thin`, `target_accept` without a step
+        size or warm-up, an initial state whose leading axis is not `num_chains`.
+    """
+    for name, value, low in (("num_steps", num_steps, 1), ("thin", thin, 1), ("warmup", warmup, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if num_steps % thin:
+        raise ValueError(f"num_steps ({num_steps}) must be a multiple of thin ({thin}); "
+                         f"e.g. num_steps={num_steps - num_steps % thin or thin}")
+    if num_chains is not None:
+        if not isinstance(num_chains, int) or isinstance(num_chains, bool) or num_chains < 1:
+            raise ValueError(f"num_chains must be a positive integer or None, got {num_chains!r}")
+        for leaf in jax.tree.leaves(init_state):
+            if jnp.ndim(leaf) == 0 or jnp.shape(leaf)[0] != num_chains:
+                raise ValueError(
+                    f"init_state must hold one state per chain (leading axis {num_chains}), found a leaf of "
+                    f"shape {jnp.shape(leaf)}; build it with jax.vmap(init)(positions)")
+    if target_accept is not None:
+        if step_size is None:
+            raise ValueError("target_accept needs step_size (and a kernel(rng_key, state, step_size))")
+        if warmup == 0:
+            raise ValueError("target_accept needs warmup > 0 steps to adapt the step size in")
+        if not 0.0 < float(target_accept) < 1.0:
+            raise ValueError(f"target_accept must be in (0, 1), got {target_accept}")
+        target_accept = float(target_accept)
+    if step_size is not None:
+        check_step_size(step_size)
+        step_size = jnp.asarray(step_size, jnp.float32)
+    return _sample_chain(kernel, init_state, rng, step_size, num_steps=num_steps, num_chains=num_chains,
+                         thin=thin, warmup=warmup, target_accept=target_accept,
+                         transform=transform or _position, progress=bool(progress),
+                         progress_every=progress_every)
+
+
+@functools.partial(jax.jit, static_argnames=("kernel", "num_steps", "num_chains", "thin", "warmup",
+                                             "target_accept", "transform", "progress", "progress_every"))
+def _sample_chain(kernel, init_state, rng, step_size, *, num_steps, num_chains, thin, warmup, target_accept,
+                  transform, progress, progress_every):
+    states = init_state if num_chains is not None else jax.tree.map(lambda x: x[None], init_state)
+    chains = num_chains or 1
+    has_step_size = step_size is not None
+
+    def step_all(key, states, h):
+        keys = jax.random.split(key, chains)
+        if has_step_size:
+            return jax.vmap(kernel, in_axes=(0, 0, None))(keys, states, h)
+        return jax.vmap(kernel)(keys, states)
+
+    warmup_key, sample_key = jax.random.split(rng)
+
+    if warmup:
+        if target_accept is not None:
+            def warmup_body(carry, key):
+                states, da = carry
+                states, info = step_all(key, states, jnp.exp(da.log_step_size))
+                if not hasattr(info, "acceptance_rate"):
+                    raise ValueError(f"target_accept needs a kernel whose info has an acceptance_rate field; "
+                                     f"got {type(info).__name__} (a kernel without an accept step?)")
+                da = dual_averaging_update(da, jnp.mean(info.acceptance_rate), target_accept)
+                return (states, da), None
+
+            (states, da), _ = scan_with_progress(
+                warmup_body, (states, dual_averaging_init(step_size)), jax.random.split(warmup_key, warmup),
+                desc="mcmc warm-up", every=progress_every, enabled=progress)
+            step_size = adapted_step_size(da)
+        else:
+            def warmup_body(states, key):
+                return step_all(key, states, step_size)[0], None
+
+            states, _ = scan_with_progress(warmup_body, states, jax.random.split(warmup_key, warmup),
+                                           desc="mcmc warm-up", every=progress_every, enabled=progress)
+
+    info_shape = jax.eval_shape(lambda s, k: step_all(k, s, step_size)[1], states, sample_key)
+    info_zero = jax.tree.map(lambda s: jnp.zeros(s.shape, jnp.float32), info_shape)
+
+    def thin_body(carry, key):
+        states, info_sum = carry
+        states, info = step_all(key, states, step_size)
+        info_sum = jax.tree.map(lambda a, b: a + b.astype(jnp.float32), info_sum, info)
+        return (states, info_sum), None
+
+    num_draws = num_steps // thin
+    # Draws go straight into [chains, draws, ...] buffers carried by the scan (updated in place), which
+    # saves stacking along axis 0 and transposing afterwards (a full extra pass over the samples).
+    keep = jax.vmap(transform)
+    kept = jax.eval_shape(keep, states)
+    buffers = jax.tree.map(lambda s: jnp.zeros((s.shape[0], num_draws) + s.shape[1:], s.dtype), kept)
+
+    def draw_body(carry, inputs):
+        (states, info_sum, buffers), (index, keys) = carry, inputs
+        if thin == 1:
+            states, info_sum = thin_body((states, info_sum), keys[0])[0]
+        else:
+            states, info_sum = jax.lax.scan(thin_body, (states, info_sum), keys)[0]
+        buffers = jax.tree.map(lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x, index, axis=1),
+                               buffers, keep(states))
+        return (states, info_sum, buffers), None
+
+    keys = jax.random.split(sample_key, num_steps)
+    keys = keys.reshape((num_draws, thin) + keys.shape[1:])  # raw uint32 keys carry a trailing axis
+    every = None if progress_every is None else max(1, progress_every // thin)
+    (states, info_sum, samples), _ = scan_with_progress(
+        draw_body, (states, info_zero, buffers), (jnp.arange(num_draws), keys),
+        desc="mcmc sampling", every=every, enabled=progress)
+    info_mean = jax.tree.map(lambda a: a / num_steps, info_sum)
+    if num_chains is None:
+        samples, states, info_mean = jax.tree.map(lambda x: x[0], (samples, states, info_mean))
+    return ChainResult(samples, states, info_mean, step_size)

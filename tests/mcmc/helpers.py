@@ -1,0 +1,28 @@
+"""Shared targets and checks for the MCMC tests."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jgen import mcmc
+
+MU = np.array([1.0, -2.0, 0.5], np.float32)
+SIGMA = np.array([0.5, 1.0, 2.0], np.float32)
+
+
+def gaussian_logdensity(x):
+    """N(MU, diag(SIGMA^2)), unnormalised."""
+    return -0.5 * jnp.sum(((x - MU) / SIGMA) ** 2)
+
+
+def init_batch(module, logdensity_fn, positions):
+    return jax.vmap(lambda x: module.init(x, logdensity_fn))(positions)
+
+
+def assert_within_mcse(samples_fx, expected, num_se=4.0, what=""):
+    """Asserts the chain average of `samples_fx` [chains, draws, ...] is within `num_se` MCSEs of `expected`."""
+    samples_fx = np.asarray(samples_fx, np.float64)
+    estimate = samples_fx.mean(axis=(0, 1))
+    mcse = mcmc.mcse_mean(samples_fx)
+    err = np.abs(estimate - expected)
+    assert np.all(err < num_se * mcse), f"{what}: estimate {estimate} vs {expected}, error {err}, MCSE {mcse}"
