@@ -1,0 +1,183 @@
+"""Normalizing Flow: RealNVP and MAF on 8-bit 7x7 MNIST, in bits/dim.
+
+Data: `jgen.data.mnist7` (4x4 area means of MNIST rounded back to 8 bits, 256 levels; train = first 55,000
+training images, validation = last 5,000, test = the 10,000 MNIST test images): the same images as the
+autoregressive models in the likelihood table.
+
+Both flows model y = logit(alpha + (1 - 2 alpha) x) of uniformly dequantised pixels x = (k + u) / 256,
+u ~ U[0, 1), and report bits/dim on the 256-level scale including the logit's log-det
+(`jgen.flows.image`); by Jensen this is an upper bound on the discrete NLL in expectation over u (Theis
+et al., 2016). Test numbers use one fixed draw of u.
+
+* RealNVP (`jgen.flows.CouplingFlow`): affine coupling layers with alternating checkerboard masks on the
+  [7, 7, 1] image, a small conv net conditioner (3x3 convolutions, the mask as an extra input channel, last
+  layer zero-initialised), bounded log-scales.
+* MAF (`jgen.flows.MAF`) on the flattened 49 pixels: MADE conditioners, order reversed between layers,
+  layers stacked with one `lax.scan`.
+* Baseline: independent per-pixel categoricals over the 256 levels fitted on the same training images with
+  Laplace smoothing; its bits/dim are exact (discrete), so a flow below it is better despite its bound.
+
+Figures: training/validation bits/dim curves, 100 samples of each flow as a 10 x 10 grid (sampled in logit
+space, mapped back and floored to 8-bit levels) next to 100 test images.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from jgen import experiment, train, viz
+from jgen.data import BatchIterator
+from jgen.data.mnist7 import IMAGE_SIZE, mnist7_splits
+from jgen.flows import (MAF, CouplingFlow, bits_per_dim, dequantize_logit, independent_pixel_bits_per_dim,
+                        logit_to_levels)
+
+NUM_PIXELS = IMAGE_SIZE * IMAGE_SIZE
+IMAGE_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+
+
+def get_config(preset: str) -> ml_collections.ConfigDict:
+    quick = preset == "quick"
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.num_train = 20000 if quick else None  # None: all 55,000 training images
+    c.batch_size = 128
+    c.alpha = 1e-4  # logit margin; 0.05 costs ~0.2 bits/dim here (most pixels sit at level 0)
+    c.smoothing = 1.0  # Laplace pseudo-count of the independent baseline
+    c.eval_every = 250
+    c.num_samples = 100
+
+    c.realnvp = ml_collections.ConfigDict()
+    c.realnvp.num_layers = 6 if quick else 8
+    c.realnvp.channels = (32, 32) if quick else (64, 64)
+    c.realnvp.log_scale_bound = 3.0
+    c.realnvp.num_steps = 2000 if quick else 20000
+    c.realnvp.learning_rate = 2e-3
+
+    c.maf = ml_collections.ConfigDict()
+    c.maf.num_layers = 5
+    c.maf.hidden_sizes = (256, 256) if quick else (512, 512)
+    c.maf.log_scale_bound = 3.0
+    c.maf.num_steps = 6000 if quick else 20000
+    c.maf.learning_rate = 2e-3
+    return c
+
+
+def _make_flows(config) -> dict:
+    r, m = config.realnvp, config.maf
+    # Unrolled layers for the conv flow: XLA:CPU differentiates convolutions inside a scan ~15x slower.
+    realnvp = CouplingFlow(event_shape=IMAGE_SHAPE, num_layers=r.num_layers, mask="checkerboard",
+                           conditioner="conv", hidden_sizes=tuple(r.channels), log_scale_bound=r.log_scale_bound)
+    maf = MAF(event_shape=(NUM_PIXELS,), num_layers=m.num_layers, hidden_sizes=tuple(m.hidden_sizes),
+              log_scale_bound=m.log_scale_bound, scan_layers=True)
+    return {"realnvp": realnvp, "maf": maf}
+
+
+def _shape_for(flow, y: jax.Array) -> jax.Array:
+    return y.reshape((y.shape[0],) + tuple(flow.event_shape))
+
+
+def pixel_standardizer(key, images: np.ndarray, alpha: float) -> tuple[jax.Array, jax.Array]:
+    """Per-pixel mean and log-std `[7, 7, 1]` of the dequantised logits of the training images.
+
+    The flows model `(y - mean) / std`, a fixed elementwise affine map whose log-det `-sum(log std)` is
+    included in every density: the flow then starts as independent per-pixel Gaussians fitted to the data
+    instead of N(0, 1), which saves thousands of steps on the nearly constant border pixels.
+    """
+    y, _ = dequantize_logit(key, jnp.asarray(images), alpha)
+    return jnp.mean(y, axis=0), jnp.log(jnp.std(y, axis=0))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _bpd(flow, params, key, images, alpha, standardizer):
+    """Per-image bits/dim of uint8 images [B, 7, 7, 1] under one dequantisation draw."""
+    mean, log_std = standardizer
+    y, log_det = dequantize_logit(key, images, alpha)
+    z = (y - mean) * jnp.exp(-log_std)
+    log_prob = flow.apply(params, _shape_for(flow, z)) - jnp.sum(log_std)
+    return bits_per_dim(log_prob, log_det, NUM_PIXELS)
+
+
+def mean_bpd(flow, params, images: np.ndarray, key, alpha: float, standardizer, batch: int = 2500) -> float:
+    keys = jax.random.split(key, -(-len(images) // batch))
+    total = sum(float(_bpd(flow, params, k, jnp.asarray(images[i:i + batch]), alpha, standardizer).sum())
+                for k, i in zip(keys, range(0, len(images), batch)))
+    return total / len(images)
+
+
+def train_flow(flow, splits, standardizer, cfg, config, wd, name: str):
+    """Minimises the dequantised bits/dim with Adam (cosine decay, gradient clipping); keeps the best
+    validation checkpoint."""
+    key = jax.random.key(config.seed)
+    params = jax.jit(flow.init)(key, jnp.zeros((1,) + tuple(flow.event_shape)))
+    tx = optax.chain(optax.clip_by_global_norm(100.0),
+                     optax.adam(optax.cosine_decay_schedule(cfg.learning_rate, cfg.num_steps, 0.05)))
+
+    def loss_fn(p, batch, rng):
+        bpd = _bpd(flow, p, rng, batch["image"], config.alpha, standardizer)
+        return jnp.mean(bpd), {}
+
+    val_key = jax.random.key(config.seed + 1)
+    eval_fn = lambda p: {"val_bpd": mean_bpd(flow, p, splits["val"], val_key, config.alpha, standardizer)}
+    batches = BatchIterator({"image": splits["train"]}, config.batch_size, seed=config.seed)
+    every = min(config.eval_every, cfg.num_steps)
+    result = train.fit(loss_fn, params, tx, batches, cfg.num_steps, rng=key, wd=wd, name=name,
+                       log_every=every // 5 if every >= 5 else every, eval_every=every, ckpt_every=every * 4,
+                       eval_fn=eval_fn, keep_best=True, progress=False)
+    return result
+
+
+def _samples(flow, params, key, n: int, alpha: float, standardizer) -> np.ndarray:
+    mean, log_std = standardizer
+    z = jax.jit(lambda p, k: flow.apply(p, k, n, method="sample"))(params, key)
+    y = z.reshape((n,) + IMAGE_SHAPE) * jnp.exp(log_std) + mean
+    return np.asarray(logit_to_levels(y, alpha))
+
+
+def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, float]:
+    splits = {k: v[..., None] for k, v in mnist7_splits(config.num_train).items()}  # uint8 [N, 7, 7, 1]
+    metrics = {"test_bpd_independent": independent_pixel_bits_per_dim(splits["train"], splits["test"],
+                                                                       smoothing=config.smoothing),
+               "num_train": len(splits["train"])}
+    test_key = jax.random.key(config.seed + 2)
+    standardizer = pixel_standardizer(jax.random.key(config.seed + 4), splits["train"], config.alpha)
+    curves, grids = {}, []
+    for name, flow in _make_flows(config).items():
+        cfg = config[name]
+        result = train_flow(flow, splits, standardizer, cfg, config, wd, name)
+        metrics[f"test_bpd_{name}"] = mean_bpd(flow, result.params, splits["test"], test_key, config.alpha,
+                                               standardizer)
+        best = min(result.eval_history, key=lambda r: r["val_bpd"])
+        metrics[f"val_bpd_{name}"] = best["val_bpd"]
+        metrics[f"best_step_{name}"] = best["step"]
+        curves[name] = (result.history, result.eval_history, best["step"])
+        grids.append((name, _samples(flow, result.params, jax.random.key(config.seed + 3), config.num_samples,
+                                     config.alpha, standardizer)))
+    for name, _ in grids:
+        metrics[f"margin_{name}_vs_independent"] = metrics["test_bpd_independent"] - metrics[f"test_bpd_{name}"]
+
+    for name, (history, evals, best_step) in curves.items():
+        viz.loss_curves({"train (one dequantisation draw per batch)": ([r["step"] for r in history],
+                                                                      [r["loss"] for r in history]),
+                         "validation": ([r["step"] for r in evals], [r["val_bpd"] for r in evals])},
+                        mark_best={"validation": best_step}, ylabel="bits/dim (256 levels)",
+                        title=f"{name}: bits/dim (test {metrics[f'test_bpd_{name}']:.3f}, independent "
+                              f"{metrics['test_bpd_independent']:.3f})", path=wd.figure_path(f"{name}_loss"))
+    for name, images in grids:
+        viz.image_grid(images, 10, title=f"{name}: {config.num_samples} samples",
+                       path=wd.figure_path(f"{name}_samples"))
+    viz.image_grid(splits["test"][:config.num_samples], 10, title="test images", path=wd.figure_path("test_images"))
+    wd.save_table("bits_per_dim", [
+        {"model": "independent per-pixel categorical", "test_bpd": metrics["test_bpd_independent"],
+         "kind": "exact discrete NLL"},
+        *[{"model": n, "test_bpd": metrics[f"test_bpd_{n}"], "kind": "dequantised upper bound"} for n, _ in grids]])
+    return metrics
+
+
+if __name__ == "__main__":
+    experiment.main(get_config, run)
