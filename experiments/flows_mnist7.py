@@ -143,7 +143,7 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
     splits = {k: v[..., None] for k, v in mnist7_splits(config.num_train).items()}  # uint8 [N, 7, 7, 1]
     metrics = {"test_bpd_independent": independent_pixel_bits_per_dim(splits["train"], splits["test"],
                                                                        smoothing=config.smoothing),
-               "num_train": len(splits["train"])}
+               "num_train": len(splits["train"]), "num_test": len(splits["test"])}
     test_key = jax.random.key(config.seed + 2)
     standardizer = pixel_standardizer(jax.random.key(config.seed + 4), splits["train"], config.alpha)
     curves, grids = {}, []
