@@ -141,13 +141,6 @@ class FitResult(NamedTuple):
     eval_history: list
 
 
-def _checkpoint_manager(directory, max_to_keep: int):
-    import orbax.checkpoint as ocp
-
-    return ocp.CheckpointManager(
-        directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
-
-
 def _stack(batches: list) -> Any:
     return jax.tree.map(lambda *xs: jnp.stack(xs), *batches)
 
@@ -188,15 +181,19 @@ def fit(loss_fn: LossFn, params: Any, tx: optax.GradientTransformation, batches:
         if every <= 0 or (fuse_steps > 1 and every % fuse_steps and every != num_steps):
             raise ValueError(f"{label}={every} must be positive and a multiple of fuse_steps={fuse_steps}")
     state = create_train_state(params, tx, rng, ema=ema_decay is not None, keep_best=keep_best)
-    mgr = _checkpoint_manager(wd.checkpoint_dir(name), max_to_keep) if wd is not None else None
     history: list[dict] = []
     eval_history: list[dict] = []
-    if mgr is not None and mgr.latest_step() is not None:
-        import orbax.checkpoint as ocp
+    mgr = None
+    last_saved = None  # step of the newest checkpoint on disk
+    if wd is not None:
+        import orbax.checkpoint as ocp  # imported lazily: heavy, and unused by in-memory training
 
-        restored_step = mgr.latest_step()
-        state = mgr.restore(restored_step, args=ocp.args.StandardRestore(state))
-        wd.truncate_log(name, restored_step)
+        mgr = ocp.CheckpointManager(wd.checkpoint_dir(name), options=ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep, create=True))
+        last_saved = mgr.latest_step()
+    if last_saved is not None:
+        state = mgr.restore(last_saved, args=ocp.args.StandardRestore(state))
+        wd.truncate_log(name, last_saved)
         for row in wd.read_log(name):
             (eval_history if row.get("kind") == "eval" else history).append(
                 {k: v for k, v in row.items() if k not in ("name", "kind")})
@@ -208,7 +205,6 @@ def fit(loss_fn: LossFn, params: Any, tx: optax.GradientTransformation, batches:
     step = int(state.step)
     train_step = make_train_step(loss_fn, tx, ema_decay=ema_decay, fuse_steps=fuse_steps)
     pending: list[tuple[int, dict]] = []  # (first step of the call, device metrics) not yet checked/logged
-    last_saved = step if mgr is not None and mgr.latest_step() is not None else None
 
     def flush() -> None:
         """Fetches pending metrics, stops on a non-finite loss, logs the window mean."""
@@ -251,8 +247,6 @@ def fit(loss_fn: LossFn, params: Any, tx: optax.GradientTransformation, batches:
         nonlocal last_saved
         if mgr is None or last_saved == step:
             return
-        import orbax.checkpoint as ocp
-
         mgr.save(step, args=ocp.args.StandardSave(state))
         mgr.wait_until_finished()
         last_saved = step
