@@ -511,8 +511,7 @@ def save_graphs(path, graphs) -> pathlib.Path:
 def plot_graphs(graphs, *, titles: Sequence[str] | None = None, ncols: int = 5, suptitle: str | None = None):
     """Renders graphs with nodes placed at their first two features and edges as lines.
 
-    Uses ``jgen.viz.graph_plot(X, E, title=..., ax=...)`` for each panel when it exists, otherwise
-    draws locally with matplotlib.
+    Each panel is drawn by ``jgen.viz.graph_plot``.
 
     Args:
       graphs: a :class:`GraphBatch` or list of ``(X, E)`` pairs (``f >= 2``).
@@ -525,15 +524,13 @@ def plot_graphs(graphs, *, titles: Sequence[str] | None = None, ncols: int = 5, 
     """
     import matplotlib.pyplot as plt
 
+    from jgen.viz import graph_plot
+
     pairs = unstack_graphs(graphs) if isinstance(graphs, GraphBatch) else list(graphs)
     if not pairs:
         raise ValueError("plot_graphs needs at least one graph")
     if np.asarray(pairs[0][0]).shape[1] < 2:
         raise ValueError("plot_graphs places nodes by their first two features; graphs need >= 2 features")
-    try:
-        from jgen.viz import graph_plot  # optional shared helper
-    except ImportError:
-        graph_plot = None
     ncols = max(1, min(ncols, len(pairs)))
     nrows = -(-len(pairs) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.2 * nrows), squeeze=False)
@@ -545,19 +542,8 @@ def plot_graphs(graphs, *, titles: Sequence[str] | None = None, ncols: int = 5, 
         upper = np.triu(e, k=1)  # the model reads only i < j
         title = titles[k] if titles is not None else f"graph {k}"
         title = f"{title} ({int(np.count_nonzero(upper))} edges)"
-        if graph_plot is not None:
-            graph_plot(x, upper + upper.T, title=title, ax=ax, directed=False,
-                       xlabel="feature 1", ylabel="feature 2")
-            continue
-        pos = x[:, :2]
-        ii, jj = np.nonzero(upper)
-        for i, j in zip(ii, jj):
-            ax.plot(pos[[i, j], 0], pos[[i, j], 1], color="0.4", lw=0.8, zorder=1)
-        ax.scatter(pos[:, 0], pos[:, 1], s=25, color="C0", zorder=2)
-        ax.set_title(title)
-        ax.set_xlabel("feature 1")
-        ax.set_ylabel("feature 2")
-        ax.set_aspect("equal")
+        graph_plot(x, upper + upper.T, title=title, ax=ax, directed=False, xlabel="feature 1",
+                   ylabel="feature 2")
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
