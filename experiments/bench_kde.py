@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from scipy import stats
 
 from jgen import experiment, kde
 from jgen.data import toy2d
@@ -72,30 +73,24 @@ def run(config, wd: experiment.Workdir) -> dict[str, float]:
     notes = []
 
     # --- scipy: exact Gaussian KDE, Scott's rule, full covariance -------------------------------------------
-    try:
-        from scipy import stats
-    except ImportError:  # pragma: no cover - scipy is a core dependency
-        stats = None
-        notes.append("scipy not installed: skipped")
-    if stats is not None:
-        ref = stats.gaussian_kde(x.T)
-        k = kde.fit(x32, np.linalg.cholesky(ref.covariance).astype(np.float32))  # H H^T = scipy covariance
-        for g in config.grid_sizes:
-            pts = _grid(lower, upper, g)
-            pts32 = jnp.asarray(pts, jnp.float32)
-            t0 = time.perf_counter()
-            jax.block_until_ready(kde.density(k, pts32))
-            metrics[f"jgen_compile_s_{g}"] = time.perf_counter() - t0
-            t_jgen, f_jgen = _best_time(lambda: kde.density(k, pts32), max(config.repeats, 3))
-            t_scipy, f_scipy = _best_time(lambda: ref.evaluate(pts.T), config.repeats)
-            metrics[f"time_jgen_exact_{g}"] = t_jgen
-            metrics[f"time_scipy_{g}"] = t_scipy
-            metrics[f"speedup_vs_scipy_{g}"] = t_scipy / t_jgen
-            metrics[f"max_rel_diff_vs_scipy_{g}"] = _rel_diff(f_jgen, f_scipy)
-            rows.append({"peer": "scipy gaussian_kde.evaluate", "grid": f"{g}x{g}", "peer_s": t_scipy,
-                         "jgen_s": t_jgen, "speedup": t_scipy / t_jgen,
-                         "max_rel_diff": metrics[f"max_rel_diff_vs_scipy_{g}"]})
-            print(f"scipy {g}x{g}: scipy {t_scipy:.3f}s, jgen {t_jgen:.3f}s, x{t_scipy / t_jgen:.1f}", flush=True)
+    ref = stats.gaussian_kde(x.T)
+    k = kde.fit(x32, np.linalg.cholesky(ref.covariance).astype(np.float32))  # H H^T = scipy covariance
+    for g in config.grid_sizes:
+        pts = _grid(lower, upper, g)
+        pts32 = jnp.asarray(pts, jnp.float32)
+        t0 = time.perf_counter()
+        jax.block_until_ready(kde.density(k, pts32))
+        metrics[f"jgen_compile_s_{g}"] = time.perf_counter() - t0
+        t_jgen, f_jgen = _best_time(lambda: kde.density(k, pts32), max(config.repeats, 3))
+        t_scipy, f_scipy = _best_time(lambda: ref.evaluate(pts.T), config.repeats)
+        metrics[f"time_jgen_exact_{g}"] = t_jgen
+        metrics[f"time_scipy_{g}"] = t_scipy
+        metrics[f"speedup_vs_scipy_{g}"] = t_scipy / t_jgen
+        metrics[f"max_rel_diff_vs_scipy_{g}"] = _rel_diff(f_jgen, f_scipy)
+        rows.append({"peer": "scipy gaussian_kde.evaluate", "grid": f"{g}x{g}", "peer_s": t_scipy,
+                     "jgen_s": t_jgen, "speedup": t_scipy / t_jgen,
+                     "max_rel_diff": metrics[f"max_rel_diff_vs_scipy_{g}"]})
+        print(f"scipy {g}x{g}: scipy {t_scipy:.3f}s, jgen {t_jgen:.3f}s, x{t_scipy / t_jgen:.1f}", flush=True)
 
     # --- scikit-learn: exact tree-based KDE, isotropic h --------------------------------------------------
     h = float(config.bandwidth)
