@@ -8,6 +8,8 @@ images are the test set.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from jgen.data import preprocess
@@ -19,11 +21,19 @@ IMAGE_SIZE = 7
 NUM_VAL = 5000
 
 
-def load_mnist7(split: str, **load_kwargs) -> np.ndarray:
-    """MNIST `split` ("train"/"test") as uint8 [N, 7, 7]: 4x4 area means rounded to 0..255."""
+@functools.lru_cache(maxsize=4)
+def _load_mnist7_cached(split: str, **load_kwargs) -> np.ndarray:
     images = load("mnist", split, **load_kwargs)["image"]
     small = np.asarray(preprocess.area_resize(images, IMAGE_SIZE))[..., 0]
     return np.clip(np.round(small), 0, 255).astype(np.uint8)
+
+
+def load_mnist7(split: str, **load_kwargs) -> np.ndarray:
+    """MNIST `split` ("train"/"test") as uint8 [N, 7, 7]: 4x4 area means rounded to 0..255.
+
+    Resized once per process (several experiments of a suite run share it); each call returns a copy.
+    """
+    return _load_mnist7_cached(split, **load_kwargs).copy()
 
 
 def mnist7_splits(num_train: int | None = None, **load_kwargs) -> dict[str, np.ndarray]:
