@@ -58,9 +58,7 @@ def _regression(config, key, wd) -> dict[str, float]:
     ll_true = float(mle.linear_gaussian_log_likelihood(
         mle.LinearGaussianParams(jnp.asarray(w_true), jnp.float32(config.reg_sigma_true**2)), x, y))
     curve = np.asarray(curve)
-    wd.truncate_log("regression_gd", -1)  # a rerun recomputes the curve
-    for step in range(0, len(curve), max(1, len(curve) // 100)):
-        wd.log(step, "regression_gd", log_likelihood=curve[step])
+    wd.log_curve("regression_gd", "log_likelihood", curve)
 
     steps = np.arange(len(curve))
     viz.line_plot(steps, {"gradient ascent": curve, "closed-form maximum": np.full_like(curve, ll_closed)},
@@ -100,9 +98,7 @@ def _graphs(config, key, wd) -> dict[str, float]:
     params, curve = mle.fit_graph_model(batch, num_steps=config.graph_steps,
                                         learning_rate=config.graph_learning_rate)
     curve = np.asarray(curve)
-    wd.truncate_log("graph_gd", -1)
-    for step in range(0, len(curve), max(1, len(curve) // 100)):
-        wd.log(step, "graph_gd", log_likelihood=curve[step])
+    wd.log_curve("graph_gd", "log_likelihood", curve)
 
     # Observed Fisher information -> asymptotic standard errors of (a, b).
     def ll(theta):

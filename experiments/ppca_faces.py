@@ -115,8 +115,7 @@ def run(config, wd: experiment.Workdir) -> dict[str, float]:
     em, lls = ppca.fit_em(x_train, q_em, jax.random.key(config.seed), num_steps=config.em_steps)
     metrics[f"em_loglik_d{q_em}"] = float(ppca.average_log_likelihood(em, x_train))
     metrics[f"em_minus_closed_loglik_d{q_em}"] = metrics[f"em_loglik_d{q_em}"] - metrics[f"loglik_d{q_em}"]
-    for step in range(0, len(lls), max(1, len(lls) // 100)):
-        wd.log(step, "em", loglik=float(lls[step]))
+    wd.log_curve("em", "loglik", lls)
     closed_ll = np.full(len(lls), metrics[f"loglik_d{q_em}"])
     viz.line_plot(np.arange(len(lls)), {"EM": np.asarray(lls), "closed form": closed_ll},
                   title=f"EM for PPCA, d = {q_em}", xlabel="EM iteration", ylabel="log-likelihood (nats per image)",

@@ -128,6 +128,16 @@ class Workdir:
         rows = [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
         return [r for r in rows if name is None or r.get("name") == name]
 
+    def log_curve(self, name: str, key: str, values, max_rows: int = 100) -> None:
+        """Logs a curve computed in one go (e.g. inside a `lax.scan`) as about `max_rows` evenly spaced rows.
+
+        Rows of `name` from an earlier run are replaced, so re-running does not duplicate them.
+        """
+        values = np.asarray(values)
+        self.truncate_log(name, -1)
+        for step in range(0, len(values), max(1, len(values) // max_rows)):
+            self.log(step, name, **{key: values[step]})
+
     def truncate_log(self, name: str, after_step: int) -> None:
         """Drops rows of `name` logged after `after_step` (they are recomputed when a run resumes)."""
         if not self.log_path.exists():

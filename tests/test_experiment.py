@@ -90,3 +90,12 @@ def test_command_line(tmp_path):
     assert bad.returncode != 0 and "preset" in bad.stderr and "quick" in bad.stderr
     missing = subprocess.run([sys.executable, str(module)], capture_output=True, text=True, cwd=ROOT)
     assert missing.returncode != 0 and "workdir" in missing.stderr
+
+
+def test_log_curve_subsamples_and_replaces_on_rerun(tmp_path):
+    wd = experiment.Workdir(tmp_path)
+    for _ in range(2):  # a re-run must not duplicate the rows
+        wd.log_curve("em", "loglik", np.arange(1000.0), max_rows=100)
+    rows = wd.read_log("em")
+    assert [r["step"] for r in rows] == list(range(0, 1000, 10))
+    assert rows[3]["loglik"] == 30.0
