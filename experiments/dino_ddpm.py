@@ -48,12 +48,6 @@ def get_config(preset: str) -> ml_collections.ConfigDict:
     return c
 
 
-def load_dino() -> np.ndarray:
-    """The 142 dino points, standardised to zero mean and unit std per coordinate: float32[142, 2]."""
-    xy = np.asarray(data.load("datasaurus", dataset="dino")["xy"], np.float64)
-    return ((xy - xy.mean(0)) / xy.std(0)).astype(np.float32)
-
-
 def squared_mmd(samples: jax.Array, points: jax.Array, bandwidth: float) -> jax.Array:
     """MMD^2 between the sampler and the empirical distribution of `points`, kernel exp(-|u|^2 / (2 h^2)).
 
@@ -74,7 +68,7 @@ def squared_mmd(samples: jax.Array, points: jax.Array, bandwidth: float) -> jax.
 
 
 def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, float]:
-    dino = load_dino()
+    dino = data.toy2d.dino_points()  # standardised to zero mean, unit std
     schedule = linear_beta_schedule(config.num_steps, config.beta_start, config.beta_end)
     key = jax.random.PRNGKey(config.seed)
     k_noise, k_test, k_init, k_train, k_sample = jax.random.split(key, 5)

@@ -323,8 +323,7 @@ def image_grid(images: Array, nrow: int | None = None, *, title: str = "samples"
     batch = _as_image_batch(images)
     grid = make_grid(batch, nrow, pad=0, pad_value=1.0, vmin=vmin, vmax=vmax)
     n, h, w = batch.shape[:3]
-    ncol = min(int(nrow) if nrow is not None else math.ceil(math.sqrt(n)), n)
-    nrows = math.ceil(n / ncol)
+    nrows, ncol = grid.shape[0] // h, grid.shape[1] // w  # pad=0: the grid is exactly nrows x ncol tiles
     if row_labels is not None and len(row_labels) != nrows:
         raise ValueError(f"row_labels needs one label per grid row ({nrows}), got {len(row_labels)}.")
     if col_labels is not None and len(col_labels) != ncol:
@@ -675,10 +674,7 @@ def scatter3d(points: Array, *, title: str = "samples", path=None, c=None, s: fl
     if ax is not None and not hasattr(ax, "get_zlim"):
         raise ValueError("scatter3d needs a 3-D axes (add_subplot(projection='3d')), got a 2-D axes.")
     fig, ax = _single_axes(ax, (5.0, 4.4), projection="3d")
-    if c is None:
-        ax.scatter(*pts.T, s=s, alpha=alpha, linewidths=0, color=_PALETTE[0])
-    else:
-        _scatter(ax, pts, c, s, alpha, cmap)
+    _scatter(ax, pts, c, s, alpha, cmap)
     ax.view_init(elev=elev, azim=azim)
     ax.set_title(title)
     ax.set_xlabel(xlabel)

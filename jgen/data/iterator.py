@@ -16,6 +16,8 @@ from typing import Any, Iterator, Mapping
 import jax
 import numpy as np
 
+from jgen import sharding
+
 __all__ = ["BatchIterator"]
 
 _DONE = object()
@@ -76,8 +78,8 @@ class BatchIterator:
 
     @staticmethod
     def _check_mesh(mesh: jax.sharding.Mesh, sizes: list[int]) -> None:
-        if "data" not in mesh.axis_names:
-            raise ValueError(f"mesh needs a 'data' axis, got axes {mesh.axis_names}")
+        if sharding.DATA_AXIS not in mesh.axis_names:
+            raise ValueError(f"mesh needs a {sharding.DATA_AXIS!r} axis, got axes {mesh.axis_names}")
         n_dev, n_proc = mesh.devices.size, jax.process_count()
         for b in sizes:
             if b % n_dev or b % n_proc:
@@ -119,8 +121,6 @@ class BatchIterator:
     def _place(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
         if self.mesh is None:
             return jax.device_put(batch, self.device)
-        from jgen import sharding  # lead-owned; imported lazily to keep jgen.data importable on its own
-
         return sharding.shard_batch(batch, self.mesh)
 
     def _steps(self, start: int) -> Iterator[int]:

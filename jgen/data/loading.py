@@ -120,7 +120,7 @@ def builder(name: str, *, data_dir: str | os.PathLike | None = None, download: b
     """
     cls = _builder_cls(name)
     config = cls.config_name(**builder_kwargs)
-    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    cache = _cache_root(cache_dir)
     kwargs = dict(data_dir=os.fspath(cache), config=config, file_format="array_record",
                   raw_dir=data_dir, download=download and not is_offline())
 
@@ -206,9 +206,9 @@ def load(name: str, split: str = "train", *, data_dir: str | os.PathLike | None 
                 arr[start:start + len(exs)] = np.stack([e[k] for e in exs])
     except Exception as e:
         raise DatasetError(f"reading split {split!r} of {name!r} failed ({type(e).__name__}: {e}); the prepared "
-                           f"files may be damaged: delete {_prepared_root(name, cache_dir)} to prepare them again") from e
+                           f"files may be damaged: delete {_cache_root(cache_dir) / name} to prepare them again") from e
     return out
 
 
-def _prepared_root(name: str, cache_dir) -> Path:
-    return (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()) / name
+def _cache_root(cache_dir) -> Path:
+    return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
