@@ -179,20 +179,20 @@ def discover_sections(root: str | os.PathLike) -> list[dict]:
         raise ValueError(f"report root {str(root)!r} is not a directory; expected a folder of experiment workdirs.")
     sections = []
     for sub in sorted(p for p in root.iterdir() if _looks_like_workdir(p)):
-        run_info, _ = _read_json(sub / "run.json")
-        status = run_info.get("status") if isinstance(run_info, Mapping) else None
+        status, seconds = _run_info(sub)
         sections.append({"name": sub.name, "title": sub.name, "description": "", "workdir": sub,
-                         "status": "failed" if (sub / "error.txt").exists() else str(status or "ok"),
-                         "seconds": None})
+                         "status": status, "seconds": seconds})
     return sections
 
 
-def _seconds_from_workdir(wd: Path) -> float | None:
-    """Run time recorded by the runner in run.json ({"seconds": ...}), if any."""
+def _run_info(wd: Path) -> tuple[str, float | None]:
+    """(status, seconds) of a workdir: "failed" when error.txt exists, else run.json's status, else "ok";
+    seconds from run.json when recorded."""
     info, _ = _read_json(wd / "run.json")
-    if isinstance(info, Mapping) and isinstance(info.get("seconds"), (int, float)):
-        return float(info["seconds"])
-    return None
+    info = info if isinstance(info, Mapping) else {}
+    status = "failed" if (wd / "error.txt").exists() else str(info.get("status") or "ok")
+    seconds = info.get("seconds")
+    return status, float(seconds) if isinstance(seconds, (int, float)) else None
 
 
 # --------------------------------------------------------------------------- rendering
@@ -256,11 +256,11 @@ def _normalise_section(section: Mapping, root: Path, index: int) -> dict:
         raise ValueError(f"sections[{index}] has no 'name'; expected the experiment module name.")
     name = str(section["name"])
     wd = Path(section.get("workdir") or root / name)
-    error_file = wd / "error.txt"
-    status = section.get("status") or ("failed" if error_file.exists() else "ok")
-    seconds = section.get("seconds")
-    if seconds is None:
-        seconds = _seconds_from_workdir(wd)
+    status, seconds = section.get("status"), section.get("seconds")
+    if status is None or seconds is None:
+        found_status, found_seconds = _run_info(wd)
+        status = status or found_status
+        seconds = found_seconds if seconds is None else seconds
     return {"name": name, "title": str(section.get("title") or name),
             "description": str(section.get("description") or ""), "workdir": wd,
             "status": str(status), "seconds": seconds, "error": section.get("error")}
