@@ -114,11 +114,6 @@ def _log_prob(flow, params, x):
     return flow.apply(params, x)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 4))
-def _grid(flow, params, xlim, ylim, n):
-    return flow.apply(params, xlim, ylim, n, method="log_prob_on_grid")[2]
-
-
 @functools.partial(jax.jit, static_argnums=(0, 3))
 def _sample_each_layer(flow, params, key, n):
     return flow.apply(params, key, n, method="sample_each_layer")
@@ -180,11 +175,10 @@ def _figures(wd, tag: str, title: str, flow, params, curves, best_epoch, data, n
                      "validation NLL": (curves["epoch"], curves["val_nll"])},
                     mark_best={"validation NLL": best_epoch}, title=f"{title}: loss (best epoch {best_epoch})",
                     xlabel="epoch", ylabel="NLL (nats)", path=wd.figure_path(f"{tag}_loss"))
-    lim = _limits(data["test"])
-    log_q = _grid(flow, params, jnp.asarray(lim), jnp.asarray(lim), config.grid_size)
+    lim = _limits(data["test"])  # both panels on viz's pixel-centre grid
     kw = _toy_kwargs(name, num_gaussians)
     viz.side_by_side([("true p(x)", lambda pts: toy2d.log_prob(name, jnp.asarray(pts, jnp.float32), **kw)),
-                      ("flow q(x)", np.exp(np.asarray(log_q)))],
+                      ("flow q(x)", lambda pts: _log_prob(flow, params, jnp.asarray(pts, jnp.float32)))],
                      xlim=lim, ylim=lim, n=config.grid_size, path=wd.figure_path(f"{tag}_density"),
                      title=f"{title}: density on a {config.grid_size}^2 grid")
     each = _sample_each_layer(flow, params, jax.random.key(config.seed + 1), config.num_plot_samples)
