@@ -164,7 +164,8 @@ def fit(loss_fn: LossFn, params: Any, tx: optax.GradientTransformation, batches:
       name: name of this run inside the workdir (checkpoints/<name>, rows of log.jsonl).
       log_every: steps between logged rows (each the mean over the steps since the last row).
       ckpt_every: steps between checkpoints (one is always written at the end).
-      eval_fn: `eval_fn(params) -> {metric: scalar}`, run every `eval_every` steps and at the end.
+      eval_fn: `eval_fn(params) -> {metric: scalar}`, run every `eval_every` steps and at the end, on the
+        EMA params when `ema_decay` is given (the model that is kept), else on the params.
       keep_best: keep the params with the lowest value of the first eval metric (needs eval_fn).
       ema_decay: also track an exponential moving average of the params.
       fuse_steps: run this many steps per jitted call (a `lax.scan`); must divide log/ckpt/eval intervals.
@@ -231,7 +232,7 @@ def fit(loss_fn: LossFn, params: Any, tx: optax.GradientTransformation, batches:
 
     def evaluate() -> None:
         nonlocal state
-        params_now = state.params
+        params_now = state.params if ema_decay is None else state.ema_params
         values = {k: float(v) for k, v in eval_fn(params_now).items()}
         eval_history.append({"step": step, **values})
         if wd is not None:

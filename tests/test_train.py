@@ -105,6 +105,13 @@ def test_keep_best_and_ema():
                     ema_decay=0.9, progress=False)
     assert not np.allclose(ema.params["w"], ema.state.params["w"])
     np.testing.assert_allclose(ema.params["w"], ema.state.ema_params["w"])
+    # With an EMA, evaluation and keep_best rank the EMA params, the model that is kept.
+    seen = []
+    best = train.fit(loss_fn, init_params(), optax.adam(0.05), Batches(), 30, rng=jax.random.PRNGKey(0),
+                     ema_decay=0.9, eval_fn=lambda p: seen.append(p["w"]) or {"val": -len(seen)}, eval_every=10,
+                     keep_best=True, progress=False)
+    np.testing.assert_allclose(seen[-1], best.state.ema_params["w"])
+    np.testing.assert_allclose(best.params["w"], best.state.ema_params["w"])
 
 
 def test_bad_arguments():
