@@ -1,8 +1,9 @@
 """Benchmark: training a RealNVP on moons, jgen (JAX, one lax.scan) against normflows (PyTorch).
 
 The workload: "moons" (`jgen.data.toy2d`), N = 1500 training points, K = 4 affine coupling layers with
-alternating masks, conditioners MLP 2 x 64 (ReLU, last layer zero-initialised), batch 128 (11 steps per
-epoch, remainder dropped, reshuffled every epoch), 500 epochs, Adam with learning rate 1e-3, standard normal
+alternating masks (one-sided layers, as normflows counts them; `flows_toy2d` counts two per block),
+conditioners MLP 2 x 64 (ReLU, last layer zero-initialised), batch 128 (11 steps per epoch, remainder
+dropped, reshuffled every epoch), 500 epochs, Adam with learning rate 1e-3, standard normal
 base. Both sides are timed end to end in this process, model construction and (for jgen) compilation
 included, and scored by the NLL (nats) of the same 20,000 fresh test points. Each side trains `repeats`
 times (seeds 0, 1, 2: the final NLL at a constant learning rate varies by ~0.1 nats between seeds) and
