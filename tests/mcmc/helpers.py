@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jgen import mcmc
+from jgen.mcmc.targets import quartic_moments
 
 MU = np.array([1.0, -2.0, 0.5], np.float32)
 SIGMA = np.array([0.5, 1.0, 2.0], np.float32)
@@ -26,3 +27,13 @@ def assert_within_mcse(samples_fx, expected, num_se=4.0, what=""):
     mcse = mcmc.mcse_mean(samples_fx)
     err = np.abs(estimate - expected)
     assert np.all(err < num_se * mcse), f"{what}: estimate {estimate} vs {expected}, error {err}, MCSE {mcse}"
+
+
+def assert_quartic_chains(samples, dim):
+    """Chains `samples` [chains, draws, dim] on the quartic target: E[x^2], E[x^4] within 4 MCSEs of the
+    exact moments, and split R-hat below 1.05 in every coordinate."""
+    x = np.asarray(samples, np.float64)
+    m2, m4 = quartic_moments(dim)
+    assert_within_mcse(x**2, m2, what=f"E[x^2], d={dim}")
+    assert_within_mcse(x**4, m4, what=f"E[x^4], d={dim}")
+    assert np.all(mcmc.rhat(x) < 1.05)
