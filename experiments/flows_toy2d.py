@@ -24,9 +24,9 @@ moons, 0.05 of the circles). The bias it adds is KL(p || p * N(0, s^2)), about 0
 2-D Gaussian component (2 x 0.5 (1/1.25 - 1 + log 1.25)); it is included in the KL reported.
 
 Studies on "gaussians_rot": number of blocks K in {2, 4}, training set size N in {1500, 3000} and number
-of mixture components in {3, 7}. Per dataset:
-train/validation loss curves with the best epoch, the estimated density on a 100 x 100 grid next to the
-true one, and samples after the prior and after every coupling layer (shared axes).
+of mixture components in {3, 7}. Per dataset: train/validation loss curves with the best epoch, the
+estimated density on a 100 x 100 grid next to the true one, and samples after the prior and after every
+coupling layer (shared axes).
 """
 
 from __future__ import annotations
