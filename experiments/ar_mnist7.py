@@ -92,9 +92,9 @@ def _train(name, log_prob_fn, params, cfg, splits, config, wd, key):
     tx = optax.chain(optax.clip_by_global_norm(1.0),
                      optax.adam(optax.cosine_decay_schedule(cfg.learning_rate, cfg.num_steps, alpha=0.05)))
     batches = BatchIterator({"x": splits["train"].astype(np.int32)}, config.batch_size, seed=config.seed)
-    return train.fit(loss_fn, params, tx, batches, cfg.num_steps, rng=key, wd=wd, name=name,
-                     log_every=50, eval_fn=lambda p: {"val_bpd": float(_bpd(log_prob_fn(p, val)).mean())},
-                     eval_every=config.eval_every)
+    return train.fit_loss(loss_fn, params, tx, batches, cfg.num_steps, rng=key, wd=wd, name=name,
+                          log_every=50, eval_fn=lambda p: {"val_bpd": float(_bpd(log_prob_fn(p, val)).mean())},
+                          eval_every=config.eval_every)
 
 
 def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, float]:

@@ -108,10 +108,10 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
             return jnp.mean((eps_test - model.apply(p, xt_test, t_test)) ** 2)
 
         tx = optax.chain(optax.clip_by_global_norm(config.clip_grad_norm), optax.adam(config.learning_rate))
-        result = train.fit(loss_fn, params, tx, train.FullBatch(batch), config.train_steps, rng=k_train, wd=wd,
-                           name=name, log_every=config.eval_every, ckpt_every=config.train_steps // 4,
-                           eval_fn=lambda p, f=test_loss: {"test_loss": f(p)}, eval_every=config.eval_every,
-                           fuse_steps=config.fuse_steps)
+        result = train.fit_loss(loss_fn, params, tx, train.FullBatch(batch), config.train_steps, rng=k_train, wd=wd,
+                                name=name, log_every=config.eval_every, ckpt_every=config.train_steps // 4,
+                                eval_fn=lambda p, f=test_loss: {"test_loss": f(p)}, eval_every=config.eval_every,
+                                fuse_steps=config.fuse_steps)
         eps_fn = functools.partial(model.apply, result.params)
         samples[name] = np.asarray(jax.jit(lambda k, f=eps_fn: ancestral_sample(f, schedule, k, (
             config.num_samples, 2)))(k_sample))

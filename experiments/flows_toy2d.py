@@ -4,7 +4,7 @@ A RealNVP flow (`jgen.flows.CouplingFlow`: affine coupling layers with alternati
 whose last layer starts at zero, log-scales bounded by `b tanh(s / b)`) and a MAF (`jgen.flows.MAF`, MADE
 conditioners, order reversed between layers) are fitted by maximum likelihood to N = 1500 points of
 "circles", "moons", "gaussian_grid" and "gaussians_rot" (`jgen.data.toy2d`), with a separate validation
-set of 500 points that picks the best epoch (`jgen.train.fit(eval_fn, keep_best)`).
+set of 500 points that picks the best epoch (`jgen.train.fit_loss(eval_fn, keep_best)`).
 
 K counts coupling blocks, each two affine coupling layers with complementary masks, so that every block
 updates both halves of x (the affine coupling block of Ardizzone et al. 2019, FrEIA's
@@ -161,9 +161,9 @@ def train_flow(flow, data: dict, config, epochs: int, wd, name: str, seed: int, 
         return {"val_nll": -jnp.mean(log_q[:len(val_x)]), "train_nll": -jnp.mean(log_q[len(val_x):])}
 
     batches = BatchIterator({"x": data["train"]}, config.batch_size, seed=seed)
-    result = train.fit(loss_fn, params, tx, batches, num_steps, rng=key, wd=wd, name=name,
-                       log_every=steps_per_epoch, eval_every=steps_per_epoch, ckpt_every=50 * steps_per_epoch,
-                       eval_fn=eval_fn, keep_best=True, fuse_steps=steps_per_epoch, progress=False)
+    result = train.fit_loss(loss_fn, params, tx, batches, num_steps, rng=key, wd=wd, name=name,
+                            log_every=steps_per_epoch, eval_every=steps_per_epoch, ckpt_every=50 * steps_per_epoch,
+                            eval_fn=eval_fn, keep_best=True, fuse_steps=steps_per_epoch, progress=False)
     rows = result.eval_history
     curves = {"epoch": np.array([r["step"] / steps_per_epoch for r in rows]),
               "train_nll": np.array([r["train_nll"] for r in rows]),

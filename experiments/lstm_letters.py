@@ -86,9 +86,9 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
     val_jnp = jnp.asarray(val_x)
     eval_fn = lambda p: {"val_nll_nats": _nll(model, p, val_jnp)}
     tx = optax.adamw(config.learning_rate, weight_decay=config.weight_decay)
-    result = train.fit(loss_fn, params, tx, BatchIterator({"x": fit_x}, config.batch_size, seed=config.seed),
-                       config.num_steps, rng=key_train, wd=wd, name="lstm", log_every=config.eval_every,
-                       eval_fn=eval_fn, eval_every=config.eval_every, keep_best=True)
+    result = train.fit_loss(loss_fn, params, tx, BatchIterator({"x": fit_x}, config.batch_size, seed=config.seed),
+                            config.num_steps, rng=key_train, wd=wd, name="lstm", log_every=config.eval_every,
+                            eval_fn=eval_fn, eval_every=config.eval_every, keep_best=True)
     params = result.params
     best_step = int(result.state.best_step)
 

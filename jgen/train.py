@@ -24,7 +24,7 @@ import optax
 from jgen import progress as progress_lib
 
 __all__ = [
-    "TrainState", "NonFiniteLossError", "FitResult", "create_train_state", "make_train_step", "fit",
+    "TrainState", "NonFiniteLossError", "FitResult", "create_train_state", "make_train_step", "fit", "fit_loss",
     "FullBatch",
 ]
 
@@ -145,7 +145,7 @@ def _stack(batches: list) -> Any:
     return jax.tree.map(lambda *xs: jnp.stack(xs), *batches)
 
 
-def fit(loss_fn: LossFn, params: Any, tx: optax.GradientTransformation, batches: BatchSource, num_steps: int,
+def fit_loss(loss_fn: LossFn, params: Any, tx: optax.GradientTransformation, batches: BatchSource, num_steps: int,
         *, rng: jax.Array, wd=None, name: str = "train", log_every: int = 50, ckpt_every: int = 1000,
         eval_fn: Callable[[Any], Mapping[str, Any]] | None = None, eval_every: int | None = None,
         keep_best: bool = False, ema_decay: float | None = None, fuse_steps: int = 1, mesh=None,
@@ -282,3 +282,7 @@ def fit(loss_fn: LossFn, params: Any, tx: optax.GradientTransformation, batches:
             mgr.close()
     final = state.best_params if keep_best else state.ema_params if ema_decay is not None else state.params
     return FitResult(state, final, history, eval_history)
+
+
+# Transition: `fit` is being rewritten to take a step function and a state; `fit_loss` keeps the loss-based API.
+fit = fit_loss
