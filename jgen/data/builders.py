@@ -41,6 +41,16 @@ def _image(shape: tuple[int, ...]) -> tfds.features.Tensor:
     return _Tensor(shape=shape, dtype=np.uint8, encoding="bytes")
 
 
+class _LocalDatasetInfo(tfds.core.DatasetInfo):
+    """DatasetInfo of a dataset that exists only locally (never in TFDS's GCS bucket)."""
+
+    def initialize_from_bucket(self) -> None:
+        # TFDS calls this for every builder whose data is not prepared yet; it makes a `tmp*tfds` directory
+        # before looking the name up in its bucket and never removes it. jgen's datasets are not in the
+        # bucket, so there is nothing to fetch.
+        return None
+
+
 @dataclasses.dataclass(frozen=True)
 class RawFile:
     """One raw input file: its canonical name, accepted alternative names, and where to download it."""
@@ -103,7 +113,7 @@ class RawFilesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         raise NotImplementedError
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
+        return _LocalDatasetInfo(
             builder=self, description=(self.__doc__ or "").strip(), features=self._features(),
             homepage=self.HOMEPAGE, citation=self.CITATION, disable_shuffling=True)
 
@@ -316,8 +326,13 @@ class Datasaurus(RawFilesBuilder, skip_registration=True):
 
     def _generate_examples(self, path):
         names, xy = raw.read_datasaurus(path)
-        keep = np.arange(len(names)) if self.builder_config.dataset is None else np.flatnonzero(
-            names == self.builder_config.dataset)
+        wanted = self.builder_config.dataset
+        keep = np.arange(len(names)) if wanted is None else np.flatnonzero(names == wanted)
+        if len(keep) == 0:
+            held = [n for n in raw.DATASAURUS_NAMES if n in set(names)]
+            raise DataFormatError(path, f"has no rows of dataset {wanted!r}; it holds {held or 'no rows at all'}. "
+                                        f"Load one of those, or replace the file with the full Datasaurus Dozen "
+                                        f"(all {len(raw.DATASAURUS_NAMES)} sets)")
         for j, i in enumerate(keep):
             yield j, {"xy": xy[i].astype(np.float32), "dataset": str(names[i])}
 

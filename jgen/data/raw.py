@@ -1,8 +1,8 @@
 """Readers of the datasets' original file formats, in numpy only.
 
-Each reader checks the format (magic numbers, shapes, row lengths) and raises `DataFormatError` naming the
-file when it does not match, so a truncated or wrong file never surfaces as a reshape error deep inside
-TFDS. The builders in `jgen.data.builders` turn these arrays into TFDS examples.
+Each reader checks the format (magic numbers, shapes, row lengths, value ranges, and that every stored number
+is finite) and raises `DataFormatError` naming the file, and the row where it applies, when it does not match,
+so a truncated, damaged or wrong file never surfaces as a reshape error deep inside TFDS or as a NaN loss. The builders in `jgen.data.builders` turn these arrays into TFDS examples.
 """
 
 from __future__ import annotations
@@ -28,6 +28,24 @@ PathLike = str | os.PathLike
 DATASAURUS_NAMES = ("dino", "away", "h_lines", "v_lines", "x_shape", "star", "high_lines", "dots", "circle",
                     "bullseye", "slant_up", "slant_down", "wide_lines")
 STL10_SIZE = 96
+
+
+def _require_finite(path: Path, values: np.ndarray, row: str, expected: str) -> None:
+    """Raises `DataFormatError` naming the first row of `values` [N, ...] holding NaN or +-inf.
+
+    `row` names a row in the file's own terms (e.g. "row", "column of 'faces'"); rows and positions are
+    counted from 1, as a text editor or MATLAB would show them.
+    """
+    flat = np.asarray(values).reshape(len(values), -1)
+    bad = ~np.isfinite(flat)
+    if not bad.any():
+        return
+    rows = np.flatnonzero(bad.any(axis=1))
+    i = int(rows[0])
+    j = int(np.flatnonzero(bad[i])[0])
+    more = f" (and {len(rows) - 1} more rows)" if len(rows) > 1 else ""
+    raise DataFormatError(path, f"{row} {i + 1}, value {j + 1} is {flat[i, j]}{more}; expected {expected}. "
+                                "The file is damaged or not the original: replace it")
 
 
 def _open_maybe_gzip(path: Path):
@@ -88,6 +106,7 @@ def read_usps(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
         raise DataFormatError(path, f"cannot parse as USPS text rows of 257 numbers ({e})") from e
     if a.shape[1] != 257:
         raise DataFormatError(path, f"rows have {a.shape[1]} values; expected 257 (label + 16x16 pixels)")
+    _require_finite(path, a, "row", "finite numbers: a digit label 0..9, then 256 grey values in [-1, 1]")
     labels = a[:, 0]
     if not np.all((labels == np.round(labels)) & (labels >= 0) & (labels <= 9)):
         raise DataFormatError(path, "first column must hold digit labels 0..9")
@@ -154,6 +173,9 @@ def read_datasaurus(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
             xy.append((float(parts[1]), float(parts[2])))
         except ValueError as e:
             raise DataFormatError(path, f"line {i}: expected 'name<TAB>x<TAB>y' ({e})") from e
+        if not np.all(np.isfinite(xy[-1])):
+            raise DataFormatError(path, f"line {i}: x, y = {parts[1]}, {parts[2]}; expected finite numbers. "
+                                        "The file is damaged or not the original: replace it")
         names.append(parts[0])
     unknown = sorted(set(names) - set(DATASAURUS_NAMES))
     if unknown:
@@ -185,6 +207,7 @@ def read_olivetti(path: PathLike) -> np.ndarray:
         raise DataFormatError(path, f"expected variable 'faces' of shape (4096, 400), got {got}")
     faces = np.asarray(faces)
     if faces.dtype != np.uint8:
+        _require_finite(path, faces.T, "column of 'faces' (image)", "grey values 0..255")
         if faces.min() < 0 or faces.max() > 255:
             raise DataFormatError(path, "'faces' values must lie in 0..255")
         faces = np.round(faces).astype(np.uint8)
@@ -205,7 +228,8 @@ def read_frey(path: PathLike) -> np.ndarray:
     with open(path, "rb") as f:
         head = f.read(6)
     # Decide by content, not name: downloaded files get names derived from their URL.
-    if head.startswith(b"MATLAB") or path.suffix == ".mat":
+    is_mat = head.startswith(b"MATLAB") or path.suffix == ".mat"
+    if is_mat:
         ff = read_mat(path).get("ff")
         if ff is None or ff.ndim != 2 or ff.shape[0] != 560:
             raise DataFormatError(path, "expected variable 'ff' of shape (560, N)")
@@ -223,6 +247,9 @@ def read_frey(path: PathLike) -> np.ndarray:
     if a.ndim != 2 or a.shape[1] != 560:
         raise DataFormatError(path, f"expected images of 560 = 28x20 pixels per row, got shape {a.shape}")
     if a.dtype != np.uint8:
+        _require_finite(path, a, "column of 'ff' (image)" if is_mat else "row (image)", "grey values 0..255 (or 0..1)")
+        if a.min() < -1e-6 or a.max() > 255 + 1e-6:
+            raise DataFormatError(path, f"grey values must lie in 0..255 (or 0..1), got [{a.min()}, {a.max()}]")
         if a.max() <= 1.0 + 1e-6:  # some copies store pixels / 255
             a = a * 255.0
         a = np.clip(np.round(a), 0, 255).astype(np.uint8)
@@ -256,8 +283,12 @@ def read_alphadigits(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
         y = gnd.astype(np.int64) - 1
     else:
         raise DataFormatError(path, f"expected variable 'dat' or 'fea'/'gnd', found {sorted(k for k in m if not k.startswith('__'))}")
-    if not np.all((x == 0) | (x == 1)):
-        raise DataFormatError(path, "glyph values must be 0 or 1")
+    binary = ((x == 0) | (x == 1)).reshape(len(x), -1).all(axis=1)
+    if not binary.all():
+        i = int(np.flatnonzero(~binary)[0])
+        bad = x[i][(x[i] != 0) & (x[i] != 1)].ravel()[0]
+        raise DataFormatError(path, f"glyph {i + 1} (class {y[i] + 1}) holds the value {bad}; expected glyph "
+                                    "values 0 or 1")
     if y.min() < 0 or y.max() > 35:
         raise DataFormatError(path, "class labels must lie in 1..36")
     return x.astype(np.uint8), y

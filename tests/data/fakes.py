@@ -1,8 +1,12 @@
-"""Writers of small raw files in the datasets' official formats (for builder tests)."""
+"""Writers of small raw files in the datasets' official formats (for builder tests).
+
+`poison=(where, row, column)` (0-based) writes NaN at that place, to test that the builders refuse it.
+"""
 
 from __future__ import annotations
 
 import gzip
+import pickle
 import struct
 from pathlib import Path
 
@@ -31,7 +35,8 @@ def fake_mnist(root: Path, n_train: int = 30, n_test: int = 12, seed: int = 0) -
     return out
 
 
-def fake_usps(root: Path, n_train: int = 9, n_test: int = 5, seed: int = 0) -> dict:
+def fake_usps(root: Path, n_train: int = 9, n_test: int = 5, seed: int = 0, poison=None) -> dict:
+    """poison=(file name, row, pixel)."""
     rng = np.random.default_rng(seed)
     d = root / "usps"
     d.mkdir(parents=True, exist_ok=True)
@@ -40,6 +45,8 @@ def fake_usps(root: Path, n_train: int = 9, n_test: int = 5, seed: int = 0) -> d
         x = np.round(rng.uniform(-1, 1, (n, 256)), 4)
         x[0, :2] = [-1.0, 1.0]
         y = rng.integers(0, 10, n)
+        if poison is not None and poison[0] == name:
+            x[poison[1], poison[2]] = np.nan
         rows = "\n".join(" ".join([f"{float(l):.4f}"] + [f"{v:.4f}" for v in r]) for l, r in zip(y, x))
         with gzip.open(d / name, "wt") as f:
             f.write(rows + "\n")
@@ -64,20 +71,25 @@ def fake_stl10(root: Path, counts=(5, 4, 3), seed: int = 0) -> dict:
     return out
 
 
-def fake_datasaurus(root: Path, names=("dino", "star", "circle"), n_per: int = 7, seed: int = 0) -> dict:
+def fake_datasaurus(root: Path, names=("dino", "star", "circle"), n_per: int = 7, seed: int = 0,
+                    poison=None) -> dict:
+    """poison=(set name, row within the set, 0 for x or 1 for y)."""
     rng = np.random.default_rng(seed)
     d = root / "datasaurus"
     d.mkdir(parents=True, exist_ok=True)
     rows, out = ["dataset\tx\ty"], {}
     for name in names:
         xy = np.round(rng.uniform(0, 100, (n_per, 2)), 4)
+        if poison is not None and poison[0] == name:
+            xy[poison[1], poison[2]] = np.nan
         out[name] = xy
         rows += [f"{name}\t{a}\t{b}" for a, b in xy]
     (d / "DatasaurusDozen.tsv").write_bytes(("\r\n".join(rows) + "\r\n").encode())
     return out
 
 
-def fake_olivetti(root: Path, seed: int = 0) -> np.ndarray:
+def fake_olivetti(root: Path, seed: int = 0, poison=None) -> np.ndarray:
+    """poison=(None, image, pixel of the column-major image); the file then holds float64 faces."""
     import scipy.io
 
     rng = np.random.default_rng(seed)
@@ -85,5 +97,29 @@ def fake_olivetti(root: Path, seed: int = 0) -> np.ndarray:
     d.mkdir(parents=True, exist_ok=True)
     imgs = rng.integers(0, 243, (400, 64, 64), dtype=np.uint8)
     faces = imgs.transpose(0, 2, 1).reshape(400, 4096).T  # the .mat layout: one column-major image per column
+    if poison is not None:
+        faces = faces.astype(np.float64)
+        faces[poison[2], poison[1]] = np.nan
     scipy.io.savemat(d / "olivettifaces.mat", {"faces": faces})
     return imgs
+
+
+def fake_frey(root: Path, fmt: str = "pkl", n: int = 11, seed: int = 0, poison=None) -> np.ndarray:
+    """`freyfaces.pkl` (a list holding uint8 [N, 560]) or Roweis's `frey_rawface.mat` (ff [560, N]).
+
+    poison=(None, image, pixel); the file then holds float64 pixels.
+    """
+    import scipy.io
+
+    x = np.random.default_rng(seed).integers(0, 256, (n, 28, 20), dtype=np.uint8)
+    d = root / "frey"
+    d.mkdir(parents=True, exist_ok=True)
+    rows = x.reshape(n, 560)
+    if poison is not None:
+        rows = rows.astype(np.float64)
+        rows[poison[1], poison[2]] = np.nan
+    if fmt == "pkl":
+        (d / "freyfaces.pkl").write_bytes(pickle.dumps([rows], protocol=0))
+    else:  # Roweis's layout: MATLAB reshape(ff(:, i), 20, 28)' gives the image
+        scipy.io.savemat(d / "frey_rawface.mat", {"ff": rows.T})
+    return x

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import tempfile
 from pathlib import Path
 from unittest import mock
 
@@ -16,7 +17,7 @@ import tensorflow_datasets as tfds
 import jgen.data as jd
 from jgen.data import builders, raw
 
-from .fakes import fake_datasaurus, fake_mnist, fake_olivetti, fake_stl10, fake_usps, write_idx
+from .fakes import fake_datasaurus, fake_frey, fake_mnist, fake_olivetti, fake_stl10, fake_usps, write_idx
 
 
 def _load(name, split, root, cache, **kw):
@@ -131,14 +132,7 @@ def test_olivetti(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["pkl", "mat"])
 def test_frey_pickle_and_mat(tmp_path, fmt):
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (11, 28, 20), dtype=np.uint8)
-    d = tmp_path / "frey"
-    d.mkdir()
-    if fmt == "pkl":
-        (d / "freyfaces.pkl").write_bytes(pickle.dumps([x.reshape(11, 560)], protocol=0))
-    else:  # Roweis's layout: ff (560, N), MATLAB reshape(ff(:, i), 20, 28)' gives the image
-        scipy.io.savemat(d / "frey_rawface.mat", {"ff": x.reshape(11, 560).T})
+    x = fake_frey(tmp_path, fmt)
     got = _load("frey_faces", "train", tmp_path, tmp_path / "cache")
     assert set(got) == {"image"}
     np.testing.assert_array_equal(got["image"][..., 0], x)
@@ -287,6 +281,61 @@ def test_stl10_wrong_size_names_the_file(tmp_path):
     p.write_bytes(p.read_bytes()[:-7])
     with pytest.raises(jd.DataFormatError, match=r"test_X.bin: size .* not a positive multiple of 27648"):
         _load("stl10", "test", tmp_path, tmp_path / "cache")
+
+
+def _fake_alphadigits_with_nan(root):
+    fea = np.zeros((36 * 2, 320))
+    fea[3, 40] = np.nan
+    (root / "binaryalphadigs").mkdir()
+    scipy.io.savemat(root / "binaryalphadigs" / "binaryalphadigs.mat",
+                     {"fea": fea, "gnd": np.repeat(np.arange(1, 37), 2)[:, None]})
+
+
+# dataset -> (writes raw files with one NaN, split, the message: file, row (1-based) and what was expected)
+NON_FINITE = {
+    "usps": (lambda r: fake_usps(r, poison=("zip.train.gz", 2, 16)), "train",
+             r"zip.train.gz: row 3, value 18 is nan; expected finite numbers: a digit label 0..9, then 256 grey"),
+    "datasaurus": (lambda r: fake_datasaurus(r, poison=("star", 3, 1)), "train",
+                   r"DatasaurusDozen.tsv: line 12: x, y = [0-9.]+, nan; expected finite numbers"),
+    "olivetti_faces": (lambda r: fake_olivetti(r, poison=(None, 5, 100)), "train",
+                       r"olivettifaces.mat: column of 'faces' \(image\) 6, value 101 is nan; expected grey values"),
+    "frey_faces": (lambda r: fake_frey(r, "pkl", poison=(None, 4, 7)), "train",
+                   r"freyfaces.pkl: row \(image\) 5, value 8 is nan; expected grey values 0..255"),
+    "frey_faces_mat": (lambda r: fake_frey(r, "mat", poison=(None, 4, 7)), "train",
+                       r"frey_rawface.mat: column of 'ff' \(image\) 5, value 8 is nan; expected grey values"),
+    "binary_alphadigits": (_fake_alphadigits_with_nan, "train",
+                           r"binaryalphadigs.mat: glyph 4 \(class 2\) holds the value nan; expected glyph values"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NON_FINITE))
+def test_non_finite_raw_values_are_refused_naming_file_and_row(tmp_path, case):
+    write, split, match = NON_FINITE[case]
+    write(tmp_path)
+    name = case.removesuffix("_mat")
+    with pytest.raises(jd.DataFormatError, match=match):
+        _load(name, split, tmp_path, tmp_path / "cache")
+    assert not list((tmp_path / "cache").glob(f"{name}/*/*.array_record*"))  # nothing half-prepared is kept
+
+
+def test_datasaurus_without_the_requested_set_names_the_sets_it_has(tmp_path):
+    fake_datasaurus(tmp_path, names=("star", "away"))
+    with pytest.raises(jd.DataFormatError, match=r"DatasaurusDozen.tsv: has no rows of dataset 'dino'; it holds "
+                                                 r"\['away', 'star'\]"):
+        _load("datasaurus", "train", tmp_path, tmp_path / "cache", dataset="dino")
+
+
+def test_preparing_leaves_nothing_in_the_temp_directory(tmp_path, monkeypatch):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+    monkeypatch.setenv("JGEN_TFDS_DIR", str(tmp_path / "cache"))
+    fake_usps(tmp_path / "raw")
+    assert tempfile.gettempdir() == str(tmp)
+    jd.load("usps", "test", data_dir=tmp_path / "raw", download=False)  # prepares
+    jd.load("usps", "train", data_dir=tmp_path / "raw", download=False)  # reads the prepared data
+    assert sorted(p.name for p in tmp.iterdir()) == []
 
 
 def test_unexpected_errors_are_wrapped(tmp_path, monkeypatch):
