@@ -20,6 +20,7 @@ import optax
 
 from jgen import data, experiment, train, viz
 from jgen.diffusion import DenoisingMLP, ancestral_sample, ddpm, linear_beta_schedule, noise_prediction_loss
+from jgen.metrics.sample_quality import squared_mmd
 
 VARIANTS = {"no_time": "none", "linear_time": "linear", "fourier": "fourier"}
 NOISING_STEPS = (1, 6, 12, 25, 50)
@@ -46,25 +47,6 @@ def get_config(preset: str) -> ml_collections.ConfigDict:
     c.num_samples = 1000
     c.mmd_bandwidth = 0.2
     return c
-
-
-def squared_mmd(samples: jax.Array, points: jax.Array, bandwidth: float) -> jax.Array:
-    """MMD^2 between the sampler and the empirical distribution of `points`, kernel exp(-|u|^2 / (2 h^2)).
-
-    The dino is a fixed set of points, so its self-term is exact (a V-statistic over all pairs, diagonal
-    included), while the samples' self-term is the unbiased U-statistic. The estimate is unbiased for the
-    MMD^2 to the empirical distribution: about 0 for a sampler that reproduces the points, > 0 otherwise.
-
-    Args:
-      samples: [n, d] model samples. points: [m, d] target points. bandwidth: kernel h (data units).
-    """
-    def k(a, b):
-        d2 = jnp.sum(a**2, 1)[:, None] + jnp.sum(b**2, 1)[None] - 2 * a @ b.T
-        return jnp.exp(-jnp.maximum(d2, 0.0) / (2 * bandwidth**2))
-
-    n = samples.shape[0]
-    kxx = k(samples, samples)
-    return (kxx.sum() - jnp.trace(kxx)) / (n * (n - 1)) + k(points, points).mean() - 2 * k(samples, points).mean()
 
 
 def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, float]:

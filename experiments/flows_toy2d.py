@@ -32,7 +32,6 @@ coupling layer (shared axes).
 from __future__ import annotations
 
 import functools
-import math
 
 import flax.linen as nn
 import jax
@@ -44,6 +43,7 @@ import optax
 from jgen import experiment, train, viz
 from jgen.data import BatchIterator, toy2d
 from jgen.flows import MAF, CouplingFlow
+from jgen.metrics import sample_quality
 
 DATASETS = ("circles", "moons", "gaussian_grid", "gaussians_rot")
 ACTIVATIONS = {"relu": nn.relu, "tanh": nn.tanh, "gelu": nn.gelu, "silu": nn.silu}
@@ -175,11 +175,8 @@ def train_flow(flow, data: dict, config, epochs: int, wd, name: str, seed: int, 
 def kl_estimate(flow, params, name: str, test: np.ndarray, num_gaussians: int) -> dict[str, float]:
     """Held-out NLL, entropy of p and KL(p || q) = E_p[log p - log q] (nats) with its standard error."""
     x = jnp.asarray(test)
-    log_q = np.asarray(_log_prob(flow, params, x), np.float64)
-    log_p = np.asarray(toy2d.log_prob(name, x, **_toy_kwargs(name, num_gaussians)), np.float64)
-    diff = log_p - log_q
-    return {"nll": float(-log_q.mean()), "entropy": float(-log_p.mean()), "kl": float(diff.mean()),
-            "kl_se": float(diff.std() / math.sqrt(len(diff)))}
+    log_q = _log_prob(flow, params, x)
+    return sample_quality.kl_estimate(toy2d.log_prob(name, x, **_toy_kwargs(name, num_gaussians)), log_q)
 
 
 def _limits(x: np.ndarray) -> tuple[float, float]:
