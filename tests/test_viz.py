@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import matplotlib
+import matplotlib.backends.backend_agg
 import numpy as np
 import pytest
 from matplotlib.collections import LineCollection
@@ -65,6 +66,10 @@ CASES = {
                                              title="T loss", path=p),
     "line_plot": lambda p: viz.line_plot(np.arange(10), {"a": np.arange(10) ** 2}, title="T line", path=p),
     "graph_plot": lambda p: viz.graph_plot(_points(6, 3), np.ones((6, 6)), title="T graph", path=p),
+    "graph_grid": lambda p: viz.graph_grid([(_points(5, 2), np.ones((5, 5)))] * 3, ncols=2, title="T graphs",
+                                           path=p),
+    "bar_chart": lambda p: viz.bar_chart(["a", "b"], [1.0, 2.0], errors=[0.1, 0.2], title="T bars", xlabel="x",
+                                         ylabel="y", path=p),
 }
 
 IMAGE_ONLY = {"image_grid", "image_grid_rgb", "collage", "subplots_panels"}
@@ -394,3 +399,90 @@ def test_graph_plot_edges():
         viz.graph_plot(X[:, :1], E)
     with pytest.raises(ValueError, match=r"\[7, 7\]"):
         viz.graph_plot(X, E[:5, :5])
+
+
+def test_graph_grid_counts_upper_triangle_edges():
+    upper = np.triu(np.ones((4, 4)), k=1)
+    graphs = [(_points(4, 2), upper), (_points(4, 2), upper.T), (_points(4, 2), upper)]
+    fig = viz.graph_grid(graphs, titles=["a", "b", "c"], ncols=2)
+    drawn = plot_axes(fig)
+    assert [ax.get_title() for ax in drawn[:2]] == ["a (6 edges)", "b (0 edges)"]  # only i < j is read
+    assert len(drawn) == 4 and not drawn[3].axison  # the empty fourth cell of the 2x2 grid
+    with pytest.raises(ValueError, match="one title per graph"):
+        viz.graph_grid([(_points(4, 2), upper)], titles=["a", "b"])
+
+
+def test_bar_chart_bars_and_errors():
+    fig = viz.bar_chart(["m1", "m2", "m3"], [3.0, 1.0, 2.0], horizontal=True, annotate=True,
+                        hatches=[None, "//", None])
+    ax = fig.axes[0]
+    np.testing.assert_allclose([p.get_width() for p in ax.patches], [3.0, 1.0, 2.0])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["m1", "m2", "m3"]
+    assert [p.get_hatch() for p in ax.patches] == [None, "//", None]
+    assert [t.get_text().strip() for t in ax.texts] == ["3.000", "1.000", "2.000"]
+    with pytest.raises(ValueError, match="one label per value"):
+        viz.bar_chart(["a"], [1.0, 2.0])
+
+
+# ----------------------------------------------------------------------------- saving and the figure defects
+
+
+def _extent(artist, fig):
+    return artist.get_window_extent(fig.canvas.get_renderer())
+
+
+def test_save_figure_widens_a_figure_too_narrow_for_its_title(tmp_path):
+    title = "100 gated PixelCNN samples (7x7, 8 bit), a title longer than the grid is wide"
+    fig = viz.image_grid(RNG.integers(0, 256, (100, 7, 7), dtype=np.uint8), nrow=10, title=title,
+                         path=tmp_path / "grid.png")
+    box = _extent(fig.axes[0].title, fig)
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width
+    assert png_size(tmp_path / "grid.png") == tuple(int(round(v * viz.SAVE_DPI)) for v in fig.get_size_inches())
+
+
+def test_save_figure_lays_out_a_pyplot_figure_and_closes_it(tmp_path):
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2.0, 1.5))
+    ax.set_yticks([0, 1], ["a very long tick label", "b"])
+    out = viz.save_figure(fig, tmp_path / "sub" / "f.png")
+    assert out == tmp_path / "sub" / "f.png" and out.is_file()
+    assert fig.get_layout_engine() is not None  # constrained layout keeps the labels inside the figure
+    assert not plt.fignum_exists(fig.number)
+    plain = matplotlib.figure.Figure(figsize=(2.0, 1.5))
+    matplotlib.backends.backend_agg.FigureCanvasAgg(plain)
+    ax = plain.subplots()
+    ax.set_yticks([0, 1], ["a very long tick label", "b"])
+    viz.save_figure(plain, tmp_path / "plain.png")
+    assert _extent(ax.get_yticklabels()[0], plain).x0 >= 0
+
+
+def test_panel_grid_axes_take_viz_plots(tmp_path):
+    fig, axes = viz.panel_grid(2, 3, title="grid")
+    assert axes.shape == (2, 3) and fig.get_suptitle() == "grid"
+    viz.histogram_with_density(RNG.normal(size=100), ax=axes[1, 2], title="h")
+    assert axes[1, 2].get_title() == "h"
+
+
+def test_many_labels_get_distinct_colours_and_a_class_colour_bar():
+    """40 person IDs: one colour per person (not a continuous map on which neighbours look alike)."""
+    labels = np.repeat(np.arange(40), 3)
+    fig = viz.scatter2d(_points(120), c=labels, clabel="person")
+    sc = plot_axes(fig)[0].collections[0]
+    colours = sc.cmap(sc.norm(sc.get_array()))
+    per_class = {tuple(np.round(colours[labels == k][0], 6)) for k in range(40)}
+    assert len(per_class) == 40
+    for k in range(40):  # every point of a class has its class colour
+        np.testing.assert_allclose(colours[labels == k], colours[labels == k][:1].repeat(3, 0))
+    bar = [ax for ax in fig.axes if hasattr(ax, "_colorbar")][0]
+    assert bar.get_ylabel() == "person"
+
+
+def test_scatter3d_colour_bar_leaves_the_z_label_visible():
+    fig = viz.scatter3d(_points(60, 3), c=RNG.random(60), zlabel="$z_3$", clabel="value")
+    fig.draw_without_rendering()
+    ax3d = plot_axes(fig)[0]
+    bar = [ax for ax in fig.axes if hasattr(ax, "_colorbar")][0]
+    zlabel, bar_box = _extent(ax3d.zaxis.label, fig), bar.get_window_extent(fig.canvas.get_renderer())
+    assert zlabel.x1 <= bar_box.x0, (zlabel, bar_box)
