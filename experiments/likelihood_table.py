@@ -2,8 +2,8 @@
 
 Every model here was evaluated on the same images: MNIST test split (10,000 digits), 4x4 area means rounded
 to 8 bits, with the train/val/test split of `jgen.data.mnist7`, in bits per dimension on the 256-level scale. The table
-collects the numbers from the experiments' `metrics.json` (siblings of this workdir in a suite directory)
-and says what each number is:
+collects the numbers from the metrics of the experiments in `REQUIRES` (read with `Workdir.sibling`; a
+model whose experiment has not run yet is listed as not yet available) and says what each number is:
 
 * per-pixel independent categorical: exact discrete NLL (computed here from the data, and compared with
   `flows_mnist7`'s own value as a check that both used the same data);
@@ -13,13 +13,10 @@ and says what each number is:
 * VAE (importance-weighted bound) and DDPM (variational bound): upper bounds, listed as "not yet available"
   until their experiments write `test_bpd_vae` / `test_bpd_ddpm`.
 
-Lower is better; a bound can only overstate a model's true NLL. Run this after the experiments it reads.
+Lower is better; a bound can only overstate a model's true NLL.
 """
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import ml_collections
 
@@ -29,6 +26,8 @@ from jgen.flows.image import independent_pixel_bits_per_dim
 
 EXACT = "exact discrete NLL"
 DEQUANT_BOUND = "upper bound: continuous density of uniformly dequantised pixels (Jensen), one noise draw"
+
+REQUIRES = ("flows_mnist7", "ar_mnist7")
 
 # (metrics key, model, family, what the number is, experiment expected to write it)
 ROWS = (
@@ -51,15 +50,10 @@ def get_config(preset: str) -> ml_collections.ConfigDict:
     return c
 
 
-def _read_metrics(root: Path) -> dict[str, dict]:
-    """{experiment name: metrics} for every sibling directory with a metrics.json."""
-    found = {}
-    for path in sorted(root.glob("*/metrics.json")):
-        try:
-            found[path.parent.name] = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-    return found
+def _read_metrics(wd: experiment.Workdir) -> dict[str, dict]:
+    """{experiment name: metrics} for every experiment in REQUIRES that has finished."""
+    siblings = [wd.sibling(name) for name in REQUIRES]
+    return {s.name: s.metrics() for s in siblings if s.done}
 
 
 def _bar_chart(rows: list[dict], wd: experiment.Workdir) -> None:
@@ -87,13 +81,12 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
     splits = mnist7_splits()  # the baseline fits the 55,000 training images, never the 5,000 validation ones
     train, test = splits["train"], splits["test"]
     own_independent = independent_pixel_bits_per_dim(train, test, smoothing=config.smoothing)
-    sources = _read_metrics(wd.path.parent)
-    sources.pop(wd.path.name, None)
+    sources = _read_metrics(wd)
 
     metrics: dict[str, float] = {"test_bpd_independent_computed": own_independent, "num_test": len(test)}
     rows = []
     for key, model, family, kind, expected in ROWS:
-        # The expected experiment first, then any other sibling that reports the key.
+        # The expected experiment first, then any other required one that reports the key.
         names = ([expected] if expected in sources else []) + [n for n in sources if n != expected]
         source = next((n for n in names if sources[n].get(key) is not None), None)
         value = float(sources[source][key]) if source else None
@@ -112,7 +105,7 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
         rows.append(row)
         if value is not None:
             metrics[key] = value
-    for name in ("flows_mnist7", "ar_mnist7"):
+    for name in REQUIRES:
         metrics[f"found_{name}"] = float(name in sources)
     metrics["num_models_available"] = float(sum(isinstance(r["test_bits_per_dim"], float) for r in rows))
     flows_indep = sources.get("flows_mnist7", {}).get("test_bpd_independent")

@@ -1,10 +1,15 @@
 """The experiment contract: files written, resume checks, metric validation, and the command line."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
+import time
+import types
 from pathlib import Path
+
+import jax
 
 import ml_collections
 import numpy as np
@@ -19,7 +24,7 @@ def get_config(preset):
     c = ml_collections.ConfigDict()
     c.seed = 0
     c.n = 10 if preset == "full" else 3
-    c.model = ml_collections.ConfigDict({"width": 4})
+    c.model = ml_collections.ConfigDict({"width": 4, "num_layers": 2})
     return c
 
 
@@ -48,8 +53,19 @@ def test_run_experiment_writes_contract_files(tmp_path):
 def test_bad_inputs(tmp_path):
     with pytest.raises(ValueError, match="unknown preset 'medium'"):
         experiment.run_experiment(get_config, run, tmp_path / "a", "medium")
-    with pytest.raises(ValueError, match="unknown config key 'widht'"):
-        experiment.run_experiment(get_config, run, tmp_path / "b", overrides={"widht": 3})
+    # An unknown overrides key names the key, the experiment and the closest known keys; nothing is written.
+    with pytest.raises(experiment.ConfigError, match=r"unknown config key 'model.widht'.*test_experiment.*"
+                                                    r"Closest known keys: model.width"):
+        experiment.run_experiment(get_config, run, tmp_path / "b", overrides={"model.widht": 3})
+    with pytest.raises(experiment.ConfigError, match=r"model.width.*types"):
+        experiment.run_experiment(get_config, run, tmp_path / "b", overrides={"model.width": "wide"})
+    with pytest.raises(experiment.ConfigError,
+                       match=r"--config.model.num_layers=0 is not valid.*expected a positive integer"):
+        experiment.run_experiment(get_config, run, tmp_path / "b", overrides={"model.num_layers": 0})
+    with pytest.raises(experiment.ConfigError, match=r"--config.num_layers=2,-1 is not valid"):
+        experiment.check_counts(ml_collections.ConfigDict({"num_layers": (2, -1)}), "x")
+    experiment.check_counts(ml_collections.ConfigDict({"optim": {"warmup_steps": 0}, "num_train": None}), "x")
+    assert not (tmp_path / "b").exists()
     with pytest.raises(TypeError, match="metric 'x' must be a number"):
         experiment.run_experiment(get_config, lambda c, wd: {"x": "high"}, tmp_path / "c")
     assert "must be a number" in (tmp_path / "c" / "error.txt").read_text()
@@ -99,3 +115,109 @@ def test_log_curve_subsamples_and_replaces_on_rerun(tmp_path):
     rows = wd.read_log("em")
     assert [r["step"] for r in rows] == list(range(0, 1000, 10))
     assert rows[3]["loglik"] == 30.0
+
+
+def test_validate_config_hook_runs_before_any_work(tmp_path):
+    def validate(config):
+        if config.n > 5:
+            raise experiment.ConfigError(f"--config.n={config.n} is too large")
+
+    with pytest.raises(experiment.ConfigError, match="too large"):
+        experiment.run_experiment(get_config, run, tmp_path / "w", "full", validate_config=validate)
+    assert not (tmp_path / "w").exists()
+
+
+def test_workdir_that_is_a_file_or_under_a_file_is_refused_untouched(tmp_path):
+    f = tmp_path / "results.txt"
+    f.write_text("keep me")
+    for bad in (f, f / "sub"):
+        with pytest.raises(experiment.WorkdirError, match="--workdir=.*results.txt"):
+            experiment.run_experiment(get_config, run, bad)
+    assert f.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["results.txt"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_unwritable_workdir_is_refused(tmp_path):
+    d = tmp_path / "ro"
+    d.mkdir()
+    d.chmod(0o555)
+    try:
+        with pytest.raises(experiment.WorkdirError, match="not writable"):
+            experiment.run_experiment(get_config, run, d)
+        assert list(d.iterdir()) == []
+    finally:
+        d.chmod(0o755)
+
+
+def test_run_json_adds_the_time_of_each_resume(tmp_path):
+    def slow(config, wd):
+        time.sleep(0.05)
+        return {}
+
+    experiment.run_experiment(get_config, slow, tmp_path)
+    first = json.loads((tmp_path / "run.json").read_text())
+    experiment.run_experiment(get_config, slow, tmp_path)
+    second = json.loads((tmp_path / "run.json").read_text())
+    assert first["runs"] == 1 and second["runs"] == 2
+    assert first["seconds_total"] == first["seconds_last_run"] >= 0.05
+    assert second["seconds_total"] == pytest.approx(first["seconds_total"] + second["seconds_last_run"])
+    assert second["seconds"] == second["seconds_total"]
+
+
+def test_sibling_reads_a_finished_run_and_names_the_command_otherwise(tmp_path):
+    other = experiment.Workdir(tmp_path / "suite" / "other")
+    wd = experiment.Workdir(tmp_path / "suite" / "reader", name="reader", preset="full")
+    sib = wd.sibling("other")
+    assert sib.path == (tmp_path / "suite" / "other").absolute() and not sib.done
+    with pytest.raises(experiment.MissingSiblingError,
+                       match=r"reader reads the results of other.*python -m experiments.other "
+                             r"--workdir=.*other --preset=full"):
+        sib.metrics()
+    other.save_arrays("split", idx=np.arange(4))
+    (other.path / "metrics.json").write_text('{"nll": 1.5, "preset": "full"}')
+    (other.path / "config.json").write_text('{"preset": "full", "seed": 0}')
+    assert sib.done and sib.metrics()["nll"] == 1.5 and sib.config()["seed"] == 0
+    np.testing.assert_array_equal(sib.load_arrays("split")["idx"], np.arange(4))
+    assert sib.load_arrays("absent") is None
+    (other.path / "run.json").write_text('{"status": "failed"}')
+    with pytest.raises(experiment.MissingSiblingError, match="did not finish"):
+        sib.metrics()
+    # Elsewhere when asked: --requires_root.
+    moved = experiment.Workdir(tmp_path / "w", requires_root=tmp_path / "suite").sibling("other")
+    assert moved.path == tmp_path / "suite" / "other"
+    with pytest.raises(ValueError, match="not a path"):
+        wd.sibling("../other")
+
+
+def test_metrics_table_writes_the_numbers_it_returns(tmp_path):
+    wd = experiment.Workdir(tmp_path)
+    rows = [{"variant": "a", "loss": np.float32(0.5), "mmd": 2, "note": "x"}, {"variant": "b", "loss": 0.25}]
+    assert wd.metrics_table("v", rows, key="variant") == {"loss_a": 0.5, "mmd_a": 2.0, "loss_b": 0.25}
+    assert (tmp_path / "tables" / "v.csv").read_text().splitlines() == [
+        "variant,loss,mmd,note", "a,0.5,2,x", "b,0.25,,"]
+    assert wd.metrics_table("v", rows, key="variant", columns=["loss"]) == {"loss_a": 0.5, "loss_b": 0.25}
+
+
+def test_curve_reads_training_then_evaluation_rows():
+    result = types.SimpleNamespace(history=[{"step": 10, "loss": 2.0}, {"step": 20, "loss": 1.0}],
+                                   eval_history=[{"step": 20, "val": 1.5}])
+    assert experiment.curve(result, "loss") == ([10, 20], [2.0, 1.0])
+    assert experiment.curve(result, "val") == ([20], [1.5])
+    with pytest.raises(KeyError, match="logged: loss, val"):
+        experiment.curve(result, "vall")
+
+
+def test_time_compiled_times_calls_not_compilation():
+    import jax.numpy as jnp
+
+    traces = []
+
+    def f(x):
+        traces.append(1)
+        return jnp.sin(x) @ x.T
+
+    x = jnp.ones((64, 64))
+    seconds = experiment.time_compiled(f, x, repeats=3)
+    assert 0 < seconds < 1.0 and len(traces) == 1
+    compiled = jax.jit(f).lower(x).compile()
+    assert experiment.time_compiled(compiled, x, repeats=1) > 0 and len(traces) == 1  # used as it is
