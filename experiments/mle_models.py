@@ -2,8 +2,8 @@
 
 Part 1 (regression). Data y = x^T w + eps, eps ~ N(0, sigma^2), with two standard-normal features and an
 intercept column. The MLE is w = (X^T X)^{-1} X^T y (normal equations) and sigma^2 = ||y - X w||^2 / N (biased
-by (N - d) / N); gradient ascent (Adam on the mean log-likelihood over (w, log sigma^2)) must reach the same
-point. Part 2 (random graphs). Nodes carry features x_i ~ U[-1, 1]^3 and each pair i < j is an edge with
+by (N - d) / N); gradient ascent (the `reg_optim` optimizer on the mean log-likelihood over (w, log sigma^2)) must reach the
+same point. Part 2 (random graphs). Nodes carry features x_i ~ U[-1, 1]^3 and each pair i < j is an edge with
 probability sigmoid(a x_i . x_j + b). 200 graphs of 30 nodes drawn from (a, b) = (6, -6) (or a graph file given
 by `graphs_path`, read with the restricted pickle loader or as .npz) are fitted by gradient ascent on the exact
 log-likelihood, vectorised over pairs and graphs; standard errors come from the observed Fisher information
@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jgen import experiment, mle, viz
+from jgen import experiment, mle, optim, viz
 
 
 def get_config(preset: str) -> ml_collections.ConfigDict:
@@ -28,7 +28,7 @@ def get_config(preset: str) -> ml_collections.ConfigDict:
     c.reg_w_true = (2.0, -1.0, 0.5)  # two features, then the intercept
     c.reg_sigma_true = 0.5
     c.reg_steps = 2000
-    c.reg_learning_rate = 0.05
+    c.reg_optim = optim.optim_config(name="adam", learning_rate=0.05, schedule="cosine", final_lr_fraction=1e-3)
     # Graph model.
     c.graphs_path = ""  # empty: synthetic graphs from (graph_a_true, graph_b_true)
     c.graph_num_graphs = 200
@@ -37,7 +37,7 @@ def get_config(preset: str) -> ml_collections.ConfigDict:
     c.graph_a_true = 6.0
     c.graph_b_true = -6.0
     c.graph_steps = 1000 if preset == "full" else 400
-    c.graph_learning_rate = 0.5
+    c.graph_optim = optim.optim_config(name="adam", learning_rate=0.5, schedule="cosine", final_lr_fraction=1e-3)
     c.num_generated = 5
     c.generated_num_nodes = 15
     return c
@@ -52,8 +52,8 @@ def _regression(config, key, wd) -> dict[str, float]:
     y = x @ w_true + config.reg_sigma_true * jax.random.normal(k_eps, (n,))
 
     closed = mle.fit_linear_gaussian_closed_form(x, y)
-    gd, curve = mle.fit_linear_gaussian_gradient(x, y, num_steps=config.reg_steps,
-                                                 learning_rate=config.reg_learning_rate)
+    gd, curve = mle.fit_linear_gaussian_gradient(x, y, optim.make_optimizer(config.reg_optim, config.reg_steps),
+                                                 config.reg_steps)
     ll_closed = float(mle.linear_gaussian_log_likelihood(closed, x, y))
     ll_true = float(mle.linear_gaussian_log_likelihood(
         mle.LinearGaussianParams(jnp.asarray(w_true), jnp.float32(config.reg_sigma_true**2)), x, y))
@@ -62,7 +62,7 @@ def _regression(config, key, wd) -> dict[str, float]:
 
     steps = np.arange(len(curve))
     viz.line_plot(steps, {"gradient ascent": curve, "closed-form maximum": np.full_like(curve, ll_closed)},
-                  title="linear-Gaussian regression: log-likelihood", xlabel="Adam step",
+                  title="linear-Gaussian regression: log-likelihood", xlabel="optimizer step",
                   ylabel="log-likelihood (nats)", path=wd.figure_path("regression_loglik"))
     pred = np.asarray(x @ closed.w)
     viz.scatter2d(np.stack([pred, np.asarray(y)], 1), title="regression fit: y vs x^T w_hat",
@@ -93,10 +93,10 @@ def _graphs(config, key, wd) -> dict[str, float]:
         batch = mle.stack_graphs(mle.load_graphs(config.graphs_path))
     else:
         true = mle.GraphParams(jnp.float32(config.graph_a_true), jnp.float32(config.graph_b_true))
-        batch = mle.sample_graphs(k_data, config.graph_num_graphs, true, num_nodes=config.graph_num_nodes,
+        batch = mle.sample_graphs(true, k_data, config.graph_num_graphs, num_nodes=config.graph_num_nodes,
                                   num_features=config.graph_num_features)
-    params, curve = mle.fit_graph_model(batch, num_steps=config.graph_steps,
-                                        learning_rate=config.graph_learning_rate)
+    params, curve = mle.fit_graph_model(batch, optim.make_optimizer(config.graph_optim, config.graph_steps),
+                                        config.graph_steps)
     curve = np.asarray(curve)
     wd.log_curve("graph_gd", "log_likelihood", curve)
 
@@ -110,15 +110,14 @@ def _graphs(config, key, wd) -> dict[str, float]:
     grad_norm = float(jnp.linalg.norm(jax.grad(ll)(theta)))
 
     viz.loss_curves({"log-likelihood": curve}, title="logistic graph model: gradient ascent",
-                    xlabel="Adam step", ylabel="log-likelihood (nats)", path=wd.figure_path("graph_loglik"))
-    generated = mle.sample_graphs(k_gen, config.num_generated, params, num_nodes=config.generated_num_nodes,
+                    xlabel="optimizer step", ylabel="log-likelihood (nats)", path=wd.figure_path("graph_loglik"))
+    generated = mle.sample_graphs(params, k_gen, config.num_generated, num_nodes=config.generated_num_nodes,
                                   num_features=batch.features.shape[-1])
-    fig = mle.plot_graphs(generated, titles=[f"sample {i + 1}" for i in range(config.num_generated)],
-                          suptitle=f"graphs from the fitted model (a={float(params.a):.2f}, b={float(params.b):.2f})")
-    wd.save_figure(fig, "generated_graphs")
-    fig = mle.plot_graphs(mle.unstack_graphs(batch)[:5], titles=[f"data {i + 1}" for i in range(5)],
-                          suptitle="training graphs")
-    wd.save_figure(fig, "data_graphs")
+    viz.graph_grid(mle.unstack_graphs(generated), titles=[f"sample {i + 1}" for i in range(config.num_generated)],
+                   title=f"graphs from the fitted model (a={float(params.a):.2f}, b={float(params.b):.2f})",
+                   path=wd.figure_path("generated_graphs"))
+    viz.graph_grid(mle.unstack_graphs(batch)[:5], titles=[f"data {i + 1}" for i in range(5)],
+                   title="training graphs", path=wd.figure_path("data_graphs"))
 
     num_pairs = int(batch.num_pairs)
     mask = np.asarray(batch.node_mask)
