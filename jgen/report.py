@@ -59,7 +59,8 @@ __all__ = ["build_report", "discover_sections", "format_value", "format_seconds"
 MAX_TABLE_ROWS = 200  # longer CSVs are cut, with a note saying how many rows were left out
 METRICS_PER_COLUMN = 14  # longer metric lists are laid out in side-by-side tables
 WIDE_FIGURE_PX = 1000  # figures wider than the text column get a "click for full size" hint
-WIDE_TABLE_PX = 1050  # estimated width above which a table scrolls sideways with its first column pinned
+WIDE_TABLE_PX = 1140  # the text column: a table estimated wider gets a smaller font and its first column pinned,
+_WIDE_FONT = 0.8 / 0.9  # and a note to scroll it sideways when it is still wider in that font
 
 # Feature space of each sample-quality metric, for the one-line note under the floors table. Looked up by
 # the metric's name with any "_<model>" suffix removed: first an exact key, then a key that ends the name
@@ -72,14 +73,14 @@ FEATURE_SPACES = {
     "fd_classifier": _CLASSIFIER,
     "kid_classifier": _CLASSIFIER,
     "kid": _CLASSIFIER,
-    "precision": "k-NN manifolds in the " + _CLASSIFIER,
-    "recall": "k-NN manifolds in the " + _CLASSIFIER,
-    "density": "k-NN balls in the " + _CLASSIFIER,
-    "coverage": "k-NN balls in the " + _CLASSIFIER,
+    "precision": _CLASSIFIER,
+    "recall": _CLASSIFIER,
+    "density": _CLASSIFIER,
+    "coverage": _CLASSIFIER,
     "class_coverage": "labels predicted by the in-project classifier of the dataset",
     "class_entropy": "labels predicted by the in-project classifier of the dataset",
     "inception_score": "labels predicted by the in-project classifier of the dataset",
-    "memorisation": "nearest training neighbours in the " + _CLASSIFIER,
+    "memorisation": _CLASSIFIER,
     "lpips_alex": "LPIPS v0.1, AlexNet ImageNet features with linear heads",
     "lpips_vgg16": "LPIPS v0.1, VGG16 ImageNet features with linear heads",
     "mmd2": "data space (Gaussian kernel on the samples themselves)",
@@ -117,7 +118,7 @@ tr:nth-child(even) td { background: #fbfcfd; }
 .scroll { overflow: auto; max-width: 100%; max-height: 80vh; margin: 6px 0 10px; }
 .scroll table { margin: 0; }
 table.data thead th { position: sticky; top: 0; z-index: 2; }
-table.data.wide { font-size: 0.8em; }
+table.data.wide { font-size: 0.8em; }  /* 0.8 / 0.9 of a normal table: _WIDE_FONT */
 table.data.wide td:first-child, table.data.wide th:first-child { position: sticky; left: 0; z-index: 1;
          background: #fff; box-shadow: 1px 0 0 var(--line); }
 table.data.wide thead th:first-child { z-index: 3; background: var(--bg-alt); }
@@ -654,11 +655,13 @@ def _render_metrics(metrics: Any, tables: list[_Table]) -> str:
 
 
 def _estimated_width(header: list[str], cells: list[list[str]]) -> float:
-    """Rough rendered width in CSS px of a table (about 7.5 px per monospace character, plus padding)."""
+    """Rough rendered width in CSS px of a table at the normal font: about 8 px per monospace digit, 7.5 px per
+    header letter (headers wrap after underscores, so their longest part counts), plus padding."""
     width = 0.0
     for c, name in enumerate(header):
-        longest = max([len(row[c]) for row in cells if c < len(row)] + [min(len(name), 14)])
-        width += 7.5 * longest + 20
+        longest_cell = max([len(row[c]) for row in cells if c < len(row)] + [0])
+        longest_word = max([len(part) + 1 for part in name.split("_")] + [0])
+        width += max(8.1 * longest_cell, 7.5 * longest_word) + 19
     return width
 
 
@@ -678,9 +681,10 @@ def _render_csv(table: _Table) -> str:
         formats.append(column_format(values) if numeric else None)
     display = [[(formats[c](_parse_number(cell)) if formats[c] and cell.strip() else cell)
                 for c, cell in enumerate(row)] for row in shown]
-    wide = _estimated_width(header, display) > WIDE_TABLE_PX
+    width = _estimated_width(header, display)
+    wide = width > WIDE_TABLE_PX  # drawn in a smaller font, its first column pinned
     out = []
-    if wide:
+    if width * _WIDE_FONT > WIDE_TABLE_PX:
         out.append('<p class="note">A wide table: scroll it sideways; its first column stays in place.</p>')
     out.append(f'<div class="scroll"><table class="data{" wide" if wide else ""}"><thead><tr>')
     # Let long snake_case headers wrap after their underscores instead of widening the column.
