@@ -1,17 +1,29 @@
-"""Training: a train state, a jitted step built from a loss function and an optax transformation, and `fit`.
+"""Training: a train state, a one-step function, and `fit`, the one training loop of jgen.
 
-`fit` is the one training loop of jgen. It checkpoints with orbax every `ckpt_every` steps and at the end,
-resumes from the latest checkpoint when called again with the same workdir, stops with
-`NonFiniteLossError` naming the step when the loss turns NaN/Inf (the last good checkpoint stays), logs one
-line per `log_every` steps to `log.jsonl`, and shows a tqdm bar with the running loss.
+A training step is a pure, unjitted function `step(state, batch) -> (state, metrics)` over a `TrainState`;
+`make_train_step(loss_fn, tx)` builds the usual one (a gradient step on a loss, optionally with an EMA of the
+params), and a family with more moving parts (two players, a replay buffer, a tracked average) writes its
+own and keeps what it carries in `state.extra`.
+
+`fit(step, state, batches, num_steps)` owns everything around the step: it jits it (donating the state),
+fuses `fuse_steps` steps into one `lax.scan` over `[k, batch, ...]` blocks built on the host, logs one row
+per `log_every` steps to `log.jsonl`, evaluates, keeps the best params, shows a progress bar, checkpoints
+with orbax every `ckpt_every` steps and at the end, and resumes exactly from the newest readable checkpoint
+when called again with the same workdir. It stops with `NonFiniteLossError` naming the step when a metric
+turns NaN/Inf, and with `NonFiniteStateError` when the state itself has (a NaN gradient under a finite
+loss): a checkpoint is only ever written from a finite state, so the one the message names is good.
+
+`fit_loss(loss_fn, params, tx, batches, num_steps, rng=...)` is the convenience for the common case:
+`create_train_state` + `make_train_step` + `fit`.
 
 Data parallelism: pass a mesh (`jgen.sharding.data_mesh()`) and batches sharded along its `data` axis
-(`jgen.data.BatchIterator(..., mesh=mesh)`); parameters are replicated and XLA inserts the gradient
+(`jgen.data.BatchIterator(..., mesh=mesh)`); the state is replicated and XLA inserts the gradient
 all-reduce, so the same code runs on 1 device, N devices or many hosts.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Protocol
 
@@ -24,29 +36,36 @@ import optax
 from jgen import progress as progress_lib
 
 __all__ = [
-    "TrainState", "NonFiniteLossError", "FitResult", "create_train_state", "make_train_step", "fit", "fit_loss",
-    "FullBatch",
+    "TrainState", "NonFiniteLossError", "NonFiniteStateError", "FitResult", "create_train_state",
+    "make_train_step", "model_params", "fit", "fit_loss", "FullBatch",
 ]
 
 LossFn = Callable[[Any, Any, jax.Array], "tuple[jax.Array, Mapping[str, jax.Array]]"]
+StepFn = Callable[["TrainState", Any], "tuple[TrainState, Mapping[str, jax.Array]]"]
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite; the message names the step and the kept checkpoint."""
+    """A logged metric (the loss) became NaN or infinite; the message names the step and the kept checkpoint."""
+
+
+class NonFiniteStateError(NonFiniteLossError):
+    """The state (params, optimizer state, EMA or extra) became NaN/Inf while the metrics stayed finite."""
 
 
 class TrainState(flax.struct.PyTreeNode):
-    """Everything a training run needs to continue exactly where it stopped.
+    """Everything a training run needs to continue exactly where it stopped (all of it is checkpointed).
 
     Attributes:
-      step: int32 scalar, number of optimizer steps taken.
+      step: int32 scalar, number of steps taken; a step function returns it incremented by one.
       params: model parameters (pytree).
       opt_state: optax state.
       rng: raw PRNG key (uint32[2]); step `s` uses `fold_in(rng, s)`, so resumed runs draw the same numbers.
-      ema_params: exponential moving average of params, or None.
-      best_params: params with the lowest evaluation value so far (`keep_best`), or None.
+      ema_params: exponential moving average of (some of) the params, or None.
+      best_params: the evaluated params with the lowest evaluation value so far (`keep_best`), or None.
       best_value: that lowest value (float32 scalar, +inf before the first evaluation), or None.
       best_step: the step at which `best_params` were taken (int32 scalar), or None.
+      extra: anything else a step carries from one call to the next (a replay buffer, a second player's
+        params and optimizer state, a tracked average latent), or None.
     """
 
     step: jax.Array
@@ -57,60 +76,86 @@ class TrainState(flax.struct.PyTreeNode):
     best_params: Any = None
     best_value: Any = None
     best_step: Any = None
+    extra: Any = None
 
 
-def create_train_state(params: Any, tx: optax.GradientTransformation, rng: jax.Array, *,
-                       ema: bool = False, keep_best: bool = False) -> TrainState:
+def create_train_state(params: Any, tx: optax.GradientTransformation, rng: jax.Array, *, ema: bool = False,
+                       keep_best: bool = False, extra: Any = None) -> TrainState:
     """A fresh train state at step 0.
 
-    Params and key are copied: the jitted step donates the state's buffers, and the caller's arrays must
-    stay valid.
+    Params, key and extra are copied: `fit` donates the state's buffers, and the caller's arrays must stay
+    valid.
+
+    Args:
+      params: initial parameters.
+      tx: optax transformation; its state is `tx.init(params)`.
+      rng: PRNG key (typed or raw).
+      ema: start `ema_params` at the params.
+      keep_best: allocate `best_params`, `best_value` (+inf) and `best_step` (`fit` also does it on demand).
+      extra: initial value of the free `extra` pytree.
     """
     if jnp.issubdtype(jnp.asarray(rng).dtype, jax.dtypes.prng_key):
         rng = jax.random.key_data(rng)
     params = jax.tree.map(jnp.array, params)
-    return TrainState(
+    state = TrainState(
         step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params), rng=jnp.array(rng),
         ema_params=jax.tree.map(jnp.array, params) if ema else None,
-        best_params=jax.tree.map(jnp.array, params) if keep_best else None,
-        best_value=jnp.full((), jnp.inf, jnp.float32) if keep_best else None,
-        best_step=jnp.zeros((), jnp.int32) if keep_best else None)
+        extra=jax.tree.map(jnp.array, extra))
+    return _with_best(state) if keep_best else state
 
 
-def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, *, ema_decay: float | None = None,
-                    fuse_steps: int = 1) -> Callable[[TrainState, Any], tuple[TrainState, dict]]:
-    """Builds the jitted step `step(state, batch) -> (state, metrics)`.
+def model_params(state: TrainState) -> Any:
+    """The params a run evaluates and keeps: the EMA params when tracked, else the params."""
+    return state.params if state.ema_params is None else state.ema_params
+
+
+def _with_best(state: TrainState) -> TrainState:
+    if state.best_params is not None:
+        return state
+    return state.replace(best_params=jax.tree.map(jnp.array, model_params(state)),
+                         best_value=jnp.full((), jnp.inf, jnp.float32), best_step=jnp.zeros((), jnp.int32))
+
+
+def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, *,
+                    ema_decay: float | None = None) -> StepFn:
+    """The default one-step function: a gradient step on `loss_fn` (unjitted; `fit` jits and fuses it).
+
+    With `ema_decay = d` the state's `ema_params` track `d * ema_params + (1 - d) * params`
+    (`optax.incremental_update`, Polyak averaging).
 
     Args:
-      loss_fn: `loss_fn(params, batch, rng) -> (loss, aux)`; `aux` is a dict of scalars to log.
-      tx: the optax transformation (chain `optax.clip_by_global_norm` in front for gradient clipping).
-      ema_decay: keep `ema_params = d * ema_params + (1 - d) * params` when given.
-      fuse_steps: k > 1 runs k steps in one `lax.scan`; `batch` then has a leading axis of size k and the
-        metrics come back with that leading axis. Worth it for small models, where dispatch dominates.
+      loss_fn: `loss_fn(params, batch, rng) -> (loss, aux)`; `aux` is a dict of scalars to log, and `rng`
+        is `fold_in(state.rng, state.step)`.
+      tx: the optax transformation (`jgen.optim.make_optimizer`).
+      ema_decay: keep an EMA of the params when given (the state needs `ema_params`).
 
     Returns:
-      The jitted step. Metrics hold `loss`, `grad_norm` and the entries of `aux`.
+      `step(state, batch) -> (state, metrics)`; metrics hold `loss`, `grad_norm` and the entries of `aux`.
     """
-    if fuse_steps < 1:
-        raise ValueError(f"fuse_steps must be >= 1, got {fuse_steps}")
 
-    def one_step(state: TrainState, batch):
+    def step(state: TrainState, batch):
         rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
         (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, rng)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         ema = state.ema_params
         if ema_decay is not None and ema is not None:
-            ema = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p, ema, params)
+            # = (1 - d) * params + d * ema, in the operand order of jgen's earlier EMA (same bits under FMA).
+            ema = optax.incremental_update(ema, params, ema_decay)
         metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), **dict(aux or {})}
         return state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema), metrics
 
-    if fuse_steps == 1:
-        return jax.jit(one_step, donate_argnums=0)
-    return jax.jit(lambda state, batches: jax.lax.scan(one_step, state, batches), donate_argnums=0)
+    return step
 
 
 class BatchSource(Protocol):
+    """Batches by step index, so that a resumed run sees exactly the batches an uninterrupted one would.
+
+    `iter_from(step)` yields batches `step, step + 1, ...`; a source that also takes `fuse=k` yields
+    `[k, batch, ...]` blocks of k consecutive batches, built on the host and transferred once (else `fit`
+    stacks k batches itself).
+    """
+
     def iter_from(self, step: int) -> Iterator[Any]: ...
 
 
@@ -119,10 +164,14 @@ class FullBatch:
 
     def __init__(self, batch: Any):
         self.batch = jax.tree.map(jnp.asarray, batch)
+        self._host = jax.tree.map(np.asarray, self.batch)
 
-    def iter_from(self, step: int) -> Iterator[Any]:
+    def iter_from(self, step: int, fuse: int | None = None) -> Iterator[Any]:
+        """Yields the batch forever, or with `fuse=k` the `[k, ...]` block of k copies (transferred once)."""
+        block = self.batch if fuse is None else jax.device_put(
+            jax.tree.map(lambda x: np.broadcast_to(x, (fuse, *x.shape)), self._host))
         while True:
-            yield self.batch
+            yield block
 
 
 class FitResult(NamedTuple):
@@ -130,7 +179,7 @@ class FitResult(NamedTuple):
 
     Attributes:
       state: the final train state.
-      params: best params if `keep_best`, else EMA params if `ema_decay`, else the final params.
+      params: best params if `keep_best`, else `model_params(state)` (EMA params if tracked, else params).
       history: logged rows `{"step", "loss", ...}` of this run, resumed parts included, in step order.
       eval_history: rows `{"step", <eval metrics>}`.
     """
@@ -141,148 +190,264 @@ class FitResult(NamedTuple):
     eval_history: list
 
 
-def _stack(batches: list) -> Any:
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *batches)
+def _blocks(batches: BatchSource, start: int, k: int | None) -> Iterator[Any]:
+    """Batches from `start`, or `[k, ...]` blocks of k consecutive ones."""
+    if k is None:
+        return iter(batches.iter_from(start))
+    if "fuse" in inspect.signature(batches.iter_from).parameters:
+        return iter(batches.iter_from(start, fuse=k))
+
+    def stacked():
+        it = iter(batches.iter_from(start))
+        while True:
+            group = [next(it) for _ in range(k)]
+            yield jax.tree.map(lambda *xs: np.stack(xs) if isinstance(xs[0], np.ndarray) else jnp.stack(xs),
+                               *group)
+
+    return stacked()
 
 
-def fit_loss(loss_fn: LossFn, params: Any, tx: optax.GradientTransformation, batches: BatchSource, num_steps: int,
-        *, rng: jax.Array, wd=None, name: str = "train", log_every: int = 50, ckpt_every: int = 1000,
-        eval_fn: Callable[[Any], Mapping[str, Any]] | None = None, eval_every: int | None = None,
-        keep_best: bool = False, ema_decay: float | None = None, fuse_steps: int = 1, mesh=None,
+def _close(it: Any) -> None:
+    """Stops a batch generator (and its prefetch thread) that will not be read to the end."""
+    if hasattr(it, "close"):
+        it.close()
+
+
+def _interval(label: str, every: Any, fuse_steps: int) -> int:
+    """A positive interval, rounded up to a multiple of `fuse_steps` (events fall between fused blocks)."""
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every <= 0:
+        raise ValueError(f"{label}={every!r} is not valid: expected a positive whole number of steps.")
+    return -(-int(every) // fuse_steps) * fuse_steps
+
+
+_STATE_PARTS = ("params", "opt_state", "ema_params", "best_params", "extra")
+
+
+@jax.jit
+def _finite_parts(state: TrainState) -> dict[str, jax.Array]:
+    """Whether each part of the state holds only finite floats (one bool per part, reduced on device)."""
+
+    def finite(tree) -> jax.Array:
+        leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+        return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+    return {part: finite(getattr(state, part)) for part in _STATE_PARTS}
+
+
+def _non_finite_parts(state: TrainState) -> list[str]:
+    return [part for part, ok in jax.device_get(_finite_parts(state)).items() if not ok]
+
+
+def fit(step: StepFn, state: TrainState, batches: BatchSource, num_steps: int, *, wd=None, name: str = "train",
+        log_every: int = 50, ckpt_every: int = 1000, eval_fn: Callable[[TrainState], Mapping[str, Any]] | None = None,
+        eval_every: int | None = None, keep_best: bool = False, fuse_steps: int = 1, mesh=None,
         progress: bool = True, max_to_keep: int = 2) -> FitResult:
-    """Trains `params` for `num_steps` optimizer steps, resumably.
+    """Runs `step` until `state.step == num_steps`, resumably.
+
+    Intervals are rounded up to a multiple of `fuse_steps` (log, evaluation and checkpoint fall between
+    fused blocks; e.g. `ckpt_every=250` with `fuse_steps=100` checkpoints every 300 steps); the end of the
+    run always logs, evaluates and checkpoints.
 
     Args:
-      loss_fn: `loss_fn(params, batch, rng) -> (loss, aux dict)`.
-      params: initial parameters (ignored when a checkpoint is restored).
-      tx: optax transformation.
-      batches: object with `iter_from(step)` yielding batches (`jgen.data.BatchIterator`, `FullBatch`), so
-        that a resumed run sees exactly the batches an uninterrupted one would.
-      num_steps: total optimizer steps (not counting those already done when resuming).
-      rng: PRNG key; step s uses fold_in(rng, s).
+      step: `step(state, batch) -> (state, metrics)`, pure and unjitted; it must return `state.step + 1`.
+        `metrics` is a dict of scalars; every one must stay finite (the run stops otherwise).
+      state: the initial `TrainState` (ignored when a checkpoint is restored, but its structure is the
+        restore target). Its buffers are donated: do not use it after the call.
+      batches: a `BatchSource` (`jgen.data.BatchIterator`, `FullBatch`): `iter_from(step)` and, for fused
+        steps, preferably `iter_from(step, fuse=k)`. It must not run out before `num_steps`.
+      num_steps: total number of steps, counting those already done when resuming.
       wd: a `jgen.experiment.Workdir` for checkpoints and log.jsonl; None trains in memory only.
       name: name of this run inside the workdir (checkpoints/<name>, rows of log.jsonl).
       log_every: steps between logged rows (each the mean over the steps since the last row).
       ckpt_every: steps between checkpoints (one is always written at the end).
-      eval_fn: `eval_fn(params) -> {metric: scalar}`, run every `eval_every` steps and at the end, on the
-        EMA params when `ema_decay` is given (the model that is kept), else on the params.
-      keep_best: keep the params with the lowest value of the first eval metric (needs eval_fn).
-      ema_decay: also track an exponential moving average of the params.
-      fuse_steps: run this many steps per jitted call (a `lax.scan`); must divide log/ckpt/eval intervals.
+      eval_fn: `eval_fn(state) -> {metric: scalar}`, run every `eval_every` steps (default: at the end
+        only) and at the end.
+      keep_best: keep `model_params(state)` with the lowest value of the first eval metric in
+        `state.best_params` (needs eval_fn).
+      fuse_steps: run this many steps per jitted call (a `lax.scan`); worth it for small models, where
+        dispatch dominates. A shorter tail block (num_steps not a multiple) compiles once more.
       mesh: a `jax.sharding.Mesh` to replicate the state over (batches should come sharded over it).
       progress: show a tqdm bar (only when stderr is a terminal).
+      max_to_keep: number of newest checkpoints kept.
+
+    Returns:
+      A `FitResult`.
 
     Raises:
-      NonFiniteLossError: the loss was NaN/Inf at some step; checkpoints up to the last good one are kept.
+      NonFiniteLossError: a metric was NaN/Inf at some step; the checkpoints written before stay.
+      NonFiniteStateError: the state was NaN/Inf when a checkpoint was due; none was written from it.
+      jgen.checkpoints.UnreadableCheckpointError: checkpoints exist but none can be read back.
     """
+    if not isinstance(state, TrainState):
+        raise TypeError(f"fit needs a jgen.train.TrainState (carry anything else in its `extra` field), got "
+                        f"{type(state).__name__}")
     if keep_best and eval_fn is None:
         raise ValueError("keep_best=True needs an eval_fn to rank parameters")
-    eval_every = eval_every or num_steps
-    for label, every in (("log_every", log_every), ("ckpt_every", ckpt_every), ("eval_every", eval_every)):
-        if every <= 0 or (fuse_steps > 1 and every % fuse_steps and every != num_steps):
-            raise ValueError(f"{label}={every} must be positive and a multiple of fuse_steps={fuse_steps}")
-    state = create_train_state(params, tx, rng, ema=ema_decay is not None, keep_best=keep_best)
+    if isinstance(fuse_steps, bool) or not isinstance(fuse_steps, (int, np.integer)) or fuse_steps < 1:
+        raise ValueError(f"fuse_steps={fuse_steps!r} is not valid: expected a whole number of steps >= 1.")
+    if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or num_steps < 0:
+        raise ValueError(f"num_steps={num_steps!r} is not valid: expected a whole number of steps >= 0.")
+    log_every = _interval("log_every", log_every, fuse_steps)
+    ckpt_every = _interval("ckpt_every", ckpt_every, fuse_steps)
+    eval_every = _interval("eval_every", max(num_steps, 1) if eval_every is None else eval_every, fuse_steps)
+    if keep_best:
+        state = _with_best(state)
+
     history: list[dict] = []
     eval_history: list[dict] = []
-    mgr = None
-    last_saved = None  # step of the newest checkpoint on disk
+    ckpts = None
+    last_saved = None  # step of the newest checkpoint on disk; every checkpoint written or kept is finite
     if wd is not None:
-        import orbax.checkpoint as ocp  # imported lazily: heavy, and unused by in-memory training
+        from jgen.checkpoints import CheckpointDir
 
-        mgr = ocp.CheckpointManager(wd.checkpoint_dir(name), options=ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, create=True))
-        last_saved = mgr.latest_step()
-    if last_saved is not None:
-        state = mgr.restore(last_saved, args=ocp.args.StandardRestore(state))
-        wd.truncate_log(name, last_saved)
-        for row in wd.read_log(name):
-            (eval_history if row.get("kind") == "eval" else history).append(
-                {k: v for k, v in row.items() if k not in ("name", "kind")})
+        def usable(restored: TrainState) -> str | None:
+            bad = _non_finite_parts(restored)
+            return f"{', '.join(bad)} hold NaN/Inf" if bad else None
+
+        ckpts = CheckpointDir(wd.checkpoint_dir(name), max_to_keep=max_to_keep)
+        try:
+            restored = ckpts.restore(state, validate=usable)
+        except BaseException:
+            ckpts.close()
+            raise
+        if restored is not None:
+            last_saved, state = restored
+            wd.truncate_log(name, last_saved)
+            for row in wd.read_log(name):
+                (eval_history if row.get("kind") == "eval" else history).append(
+                    {k: v for k, v in row.items() if k not in ("name", "kind")})
     if mesh is not None:
         from jgen.sharding import replicate
 
         state = replicate(state, mesh)
 
-    step = int(state.step)
-    train_step = make_train_step(loss_fn, tx, ema_decay=ema_decay, fuse_steps=fuse_steps)
+    done = int(state.step)
+    if fuse_steps == 1:
+        run_block = jax.jit(step, donate_argnums=0)
+    else:
+        run_block = jax.jit(lambda s, block: jax.lax.scan(step, s, block), donate_argnums=0)
     pending: list[tuple[int, dict]] = []  # (first step of the call, device metrics) not yet checked/logged
 
+    def kept() -> str:
+        if last_saved is None:
+            return "no checkpoint had been written yet"
+        return f"the last good checkpoint (step {last_saved}) is kept in {wd.checkpoint_dir(name)}"
+
     def flush() -> None:
-        """Fetches pending metrics, stops on a non-finite loss, logs the window mean."""
+        """Fetches pending metrics, stops on a non-finite one, logs the window mean."""
         if not pending:
             return
-        fetched = jax.device_get([m for _, m in pending])
+        fetched, counter = jax.device_get(([m for _, m in pending], state.step))
+        if int(counter) != done:
+            raise ValueError(f"{name}: after {done} steps state.step is {int(counter)}; a step function must "
+                             "return state.replace(step=state.step + 1, ...)")
         rows = []
         for (first, _), m in zip(pending, fetched):
-            losses = np.atleast_1d(np.asarray(m["loss"]))
-            bad = np.flatnonzero(~np.isfinite(losses))
-            if bad.size:
-                where = (f"the last good checkpoint (step {last_saved}) is kept in {wd.checkpoint_dir(name)}"
-                         if last_saved is not None else "no checkpoint had been written yet")
-                raise NonFiniteLossError(
-                    f"{name}: loss became {losses[bad[0]]} at step {first + int(bad[0]) + 1}; training stopped and "
-                    f"{where}. Lower the learning rate, add gradient clipping, or check the data.")
-            rows.append({k: np.atleast_1d(np.asarray(v, np.float64)) for k, v in m.items()})
+            m = {k: np.atleast_1d(np.asarray(v, np.float64)) for k, v in m.items()}
+            for key in sorted(m, key=lambda k: k != "loss"):  # name the loss first when it is among them
+                bad = np.flatnonzero(~np.isfinite(m[key]))
+                if bad.size:
+                    raise NonFiniteLossError(
+                        f"{name}: {key} became {m[key][bad[0]]} at step {first + int(bad[0]) + 1}; training "
+                        f"stopped and {kept()}. Lower the learning rate, add gradient clipping, or check the data.")
+            rows.append(m)
         pending.clear()
-        row = {"step": step, **{k: float(np.mean(np.concatenate([r[k] for r in rows]))) for k in rows[0]}}
+        row = {"step": done, **{k: float(np.mean(np.concatenate([r[k] for r in rows]))) for k in rows[0]}}
         history.append(row)
         if wd is not None:
-            wd.log(step, name, **{k: v for k, v in row.items() if k != "step"})
-        bar.set_postfix(loss=f"{row['loss']:.4g}")
+            wd.log(done, name, **{k: v for k, v in row.items() if k != "step"})
+        if "loss" in row:
+            bar.set_postfix(loss=f"{row['loss']:.4g}")
 
     def evaluate() -> None:
         nonlocal state
-        params_now = state.params if ema_decay is None else state.ema_params
-        values = {k: float(v) for k, v in eval_fn(params_now).items()}
-        eval_history.append({"step": step, **values})
+        values = {k: float(v) for k, v in eval_fn(state).items()}
+        eval_history.append({"step": done, **values})
         if wd is not None:
-            wd.log(step, name, kind="eval", **values)
+            wd.log(done, name, kind="eval", **values)
         if keep_best:
             first = next(iter(values.values()))
             if math.isfinite(first) and first < float(state.best_value):
-                state = state.replace(best_params=jax.tree.map(jnp.array, params_now),
+                state = state.replace(best_params=jax.tree.map(jnp.array, model_params(state)),
                                       best_value=jnp.asarray(first, jnp.float32),
-                                      best_step=jnp.asarray(step, jnp.int32))
+                                      best_step=jnp.asarray(done, jnp.int32))
 
     def save() -> None:
         nonlocal last_saved
-        if mgr is None or last_saved == step:
+        if ckpts is None or last_saved == done:
             return
-        mgr.save(step, args=ocp.args.StandardSave(state))
-        mgr.wait_until_finished()
-        last_saved = step
+        bad = _non_finite_parts(state)
+        if bad:
+            raise NonFiniteStateError(
+                f"{name}: {', '.join(bad)} became NaN/Inf by step {done} although the logged metrics were "
+                f"finite, so no checkpoint was written from that state; {kept()}. Look for a NaN gradient "
+                "(sqrt or log at 0, a division by a vanishing norm), lower the learning rate, or add "
+                "gradient clipping.")
+        ckpts.save(done, state)
+        last_saved = done
 
-    bar = progress_lib.bar(total=num_steps, desc=name, initial=step, enabled=progress)
+    bar = progress_lib.bar(total=num_steps, desc=name, initial=done, enabled=progress)
+    blocks = None
     try:
-        if step < num_steps:
-            it = iter(batches.iter_from(step))
-            while step < num_steps:
-                k = min(fuse_steps, num_steps - step)
-                # A shorter fused tail (num_steps not a multiple of fuse_steps) compiles once more.
-                batch = _stack([next(it) for _ in range(k)]) if fuse_steps > 1 else next(it)
-                state, metrics = train_step(state, batch)
-                pending.append((step, metrics))
-                step += k
-                bar.update(k)
-                at_end = step >= num_steps
-                if at_end or step % log_every == 0:
+        if done < num_steps:
+            k = None if fuse_steps == 1 else min(fuse_steps, num_steps - done)
+            blocks = _blocks(batches, done, k)
+            while done < num_steps:
+                if k is not None and k > num_steps - done:
+                    _close(blocks)
+                    k = num_steps - done
+                    blocks = _blocks(batches, done, k)
+                try:
+                    batch = next(blocks)
+                except StopIteration:
+                    raise ValueError(f"{name}: the batches ran out at step {done} of {num_steps}; fit needs a "
+                                     "source that lasts the whole run (e.g. BatchIterator(repeat=True))") from None
+                state, metrics = run_block(state, batch)
+                pending.append((done, metrics))
+                done += k or 1
+                bar.update(k or 1)
+                at_end = done >= num_steps
+                if at_end or done % log_every == 0:
                     flush()
-                if eval_fn is not None and (at_end or step % eval_every == 0):
+                if eval_fn is not None and (at_end or done % eval_every == 0):
                     flush()
                     evaluate()
-                if at_end or step % ckpt_every == 0:
+                if at_end or done % ckpt_every == 0:
                     flush()
                     save()
         elif eval_fn is not None and not eval_history:
             evaluate()
     finally:
+        _close(blocks)
         bar.close()
-        if mgr is not None:
-            mgr.wait_until_finished()
-            mgr.close()
-    final = state.best_params if keep_best else state.ema_params if ema_decay is not None else state.params
+        if ckpts is not None:
+            ckpts.close()
+    final = state.best_params if keep_best else model_params(state)
     return FitResult(state, final, history, eval_history)
 
 
-# Transition: `fit` is being rewritten to take a step function and a state; `fit_loss` keeps the loss-based API.
-fit = fit_loss
+def fit_loss(loss_fn: LossFn, params: Any, tx: optax.GradientTransformation, batches: BatchSource,
+             num_steps: int, *, rng: jax.Array, wd=None, name: str = "train", log_every: int = 50,
+             ckpt_every: int = 1000, eval_fn: Callable[[Any], Mapping[str, Any]] | None = None,
+             eval_every: int | None = None, keep_best: bool = False, ema_decay: float | None = None,
+             fuse_steps: int = 1, mesh=None, progress: bool = True, max_to_keep: int = 2) -> FitResult:
+    """Minimises `loss_fn` over `params` with `tx` for `num_steps` steps: `fit` with `make_train_step`.
+
+    Args:
+      loss_fn: `loss_fn(params, batch, rng) -> (loss, aux dict)`.
+      params: initial parameters (ignored when a checkpoint is restored).
+      tx: optax transformation (`jgen.optim.make_optimizer`).
+      batches, num_steps, wd, name, log_every, ckpt_every, eval_every, keep_best, fuse_steps, mesh,
+        progress, max_to_keep: as in `fit`.
+      rng: PRNG key; step s uses fold_in(rng, s).
+      eval_fn: `eval_fn(params) -> {metric: scalar}`, called on the EMA params when `ema_decay` is given
+        (the model that is kept), else on the params.
+      ema_decay: also track an exponential moving average of the params (`jgen.optim.ema_decay`).
+    """
+    if keep_best and eval_fn is None:
+        raise ValueError("keep_best=True needs an eval_fn to rank parameters")
+    state = create_train_state(params, tx, rng, ema=ema_decay is not None, keep_best=keep_best)
+    return fit(make_train_step(loss_fn, tx, ema_decay=ema_decay), state, batches, num_steps, wd=wd, name=name,
+               log_every=log_every, ckpt_every=ckpt_every,
+               eval_fn=None if eval_fn is None else lambda s: eval_fn(model_params(s)), eval_every=eval_every,
+               keep_best=keep_best, fuse_steps=fuse_steps, mesh=mesh, progress=progress, max_to_keep=max_to_keep)

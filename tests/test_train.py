@@ -1,4 +1,8 @@
-"""Tests for jgen.train: convergence, exact resume, NaN stop, fused steps, EMA/best, 1 vs 4 devices."""
+"""Tests for jgen.train: convergence, exact resume, NaN stop, fused steps and intervals, EMA/best, 1 vs 4 devices.
+
+Custom step functions and the two-player resume are in test_train_custom_step.py; checkpoint reliability
+(non-finite states, unreadable checkpoints) in test_train_checkpoints.py.
+"""
 
 import json
 import os
@@ -51,7 +55,7 @@ def init_params():
 
 def test_fit_converges_and_logs(tmp_path):
     wd = Workdir(tmp_path)
-    res = train.fit(loss_fn, init_params(), optax.adam(0.05), Batches(), 300, rng=jax.random.PRNGKey(0),
+    res = train.fit_loss(loss_fn, init_params(), optax.adam(0.05), Batches(), 300, rng=jax.random.PRNGKey(0),
                     wd=wd, log_every=50, ckpt_every=100, progress=False)
     np.testing.assert_allclose(res.params["w"], W_TRUE, atol=2e-2)
     assert int(res.state.step) == 300
@@ -64,24 +68,24 @@ def test_fit_converges_and_logs(tmp_path):
 
 def test_resume_after_interruption_matches_uninterrupted(tmp_path):
     kw = dict(rng=jax.random.PRNGKey(1), log_every=10, ckpt_every=20, progress=False)
-    ref = train.fit(loss_fn, init_params(), optax.adam(0.01), Batches(), 60, **kw)
+    ref = train.fit_loss(loss_fn, init_params(), optax.adam(0.01), Batches(), 60, **kw)
     wd = Workdir(tmp_path)
     with pytest.raises(KeyboardInterrupt):
-        train.fit(loss_fn, init_params(), optax.adam(0.01), Batches(stop_at=47), 60, wd=wd, **kw)
+        train.fit_loss(loss_fn, init_params(), optax.adam(0.01), Batches(stop_at=47), 60, wd=wd, **kw)
     assert [r["step"] for r in wd.read_log("train")][-1] == 40
-    resumed = train.fit(loss_fn, init_params(), optax.adam(0.01), Batches(), 60, wd=wd, **kw)
+    resumed = train.fit_loss(loss_fn, init_params(), optax.adam(0.01), Batches(), 60, wd=wd, **kw)
     jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)),
                  ref.state.params, resumed.state.params)
     assert [r["step"] for r in resumed.history] == [10, 20, 30, 40, 50, 60]
     # A finished run returns at once with the same result.
-    again = train.fit(loss_fn, init_params(), optax.adam(0.01), Batches(stop_at=0), 60, wd=wd, **kw)
+    again = train.fit_loss(loss_fn, init_params(), optax.adam(0.01), Batches(stop_at=0), 60, wd=wd, **kw)
     np.testing.assert_array_equal(again.state.params["w"], resumed.state.params["w"])
 
 
 def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
     wd = Workdir(tmp_path)
     with pytest.raises(train.NonFiniteLossError, match=r"at step 8;.*step 5\)"):
-        train.fit(loss_fn, init_params(), optax.sgd(0.01), Batches(nan_at=7), 20, rng=jax.random.PRNGKey(0),
+        train.fit_loss(loss_fn, init_params(), optax.sgd(0.01), Batches(nan_at=7), 20, rng=jax.random.PRNGKey(0),
                   wd=wd, log_every=5, ckpt_every=5, progress=False)
     steps = sorted(int(p.name) for p in wd.checkpoint_dir("train").iterdir() if p.name.isdigit())
     assert steps == [5]
@@ -89,37 +93,64 @@ def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
 
 def test_fused_steps_equal_single_steps():
     kw = dict(rng=jax.random.PRNGKey(2), log_every=8, progress=False)
-    a = train.fit(loss_fn, init_params(), optax.adam(0.01), Batches(), 24, **kw)
-    b = train.fit(loss_fn, init_params(), optax.adam(0.01), Batches(), 24, fuse_steps=4, **kw)
+    a = train.fit_loss(loss_fn, init_params(), optax.adam(0.01), Batches(), 24, **kw)
+    b = train.fit_loss(loss_fn, init_params(), optax.adam(0.01), Batches(), 24, fuse_steps=4, **kw)
     np.testing.assert_allclose(a.state.params["w"], b.state.params["w"], rtol=1e-6)
     assert [r["step"] for r in b.history] == [8, 16, 24]
 
 
 def test_keep_best_and_ema():
     evals = iter([3.0, 1.0, 2.0])
-    res = train.fit(loss_fn, init_params(), optax.adam(0.05), Batches(), 30, rng=jax.random.PRNGKey(0),
+    res = train.fit_loss(loss_fn, init_params(), optax.adam(0.05), Batches(), 30, rng=jax.random.PRNGKey(0),
                     eval_fn=lambda p: {"val": next(evals)}, eval_every=10, keep_best=True, progress=False)
     assert int(res.state.best_step) == 20 and float(res.state.best_value) == 1.0
     assert not np.allclose(res.params["w"], res.state.params["w"])
-    ema = train.fit(loss_fn, init_params(), optax.adam(0.05), Batches(), 30, rng=jax.random.PRNGKey(0),
+    ema = train.fit_loss(loss_fn, init_params(), optax.adam(0.05), Batches(), 30, rng=jax.random.PRNGKey(0),
                     ema_decay=0.9, progress=False)
     assert not np.allclose(ema.params["w"], ema.state.params["w"])
     np.testing.assert_allclose(ema.params["w"], ema.state.ema_params["w"])
     # With an EMA, evaluation and keep_best rank the EMA params, the model that is kept.
     seen = []
-    best = train.fit(loss_fn, init_params(), optax.adam(0.05), Batches(), 30, rng=jax.random.PRNGKey(0),
+    best = train.fit_loss(loss_fn, init_params(), optax.adam(0.05), Batches(), 30, rng=jax.random.PRNGKey(0),
                      ema_decay=0.9, eval_fn=lambda p: seen.append(p["w"]) or {"val": -len(seen)}, eval_every=10,
                      keep_best=True, progress=False)
     np.testing.assert_allclose(seen[-1], best.state.ema_params["w"])
     np.testing.assert_allclose(best.params["w"], best.state.ema_params["w"])
 
 
+def test_intervals_are_rounded_up_to_whole_fused_blocks(tmp_path):
+    """12 steps in blocks of 4 with log_every=6 and ckpt_every=5: rows and checkpoints at 8 and at the end."""
+    wd = Workdir(tmp_path)
+    res = train.fit_loss(loss_fn, init_params(), optax.adam(0.01), Batches(), 12, rng=jax.random.PRNGKey(0),
+                         wd=wd, fuse_steps=4, log_every=6, ckpt_every=5, max_to_keep=5, progress=False)
+    assert [r["step"] for r in res.history] == [8, 12]
+    assert sorted(int(p.name) for p in wd.checkpoint_dir("train").iterdir() if p.name.isdigit()) == [8, 12]
+
+
+def test_full_batch_fused_blocks_equal_single_steps():
+    batch = next(Batches(batch_size=32).iter_from(0))
+    kw = dict(rng=jax.random.PRNGKey(4), log_every=6, progress=False)
+    a = train.fit_loss(loss_fn, init_params(), optax.sgd(0.05), train.FullBatch(batch), 6, **kw)
+    b = train.fit_loss(loss_fn, init_params(), optax.sgd(0.05), train.FullBatch(batch), 6, fuse_steps=3, **kw)
+    np.testing.assert_allclose(a.state.params["w"], b.state.params["w"], rtol=1e-6)
+    block = next(train.FullBatch(batch).iter_from(0, fuse=3))
+    assert block["x"].shape == (3, 32, D)
+    np.testing.assert_array_equal(np.asarray(block["x"][2]), batch["x"])
+
+
 def test_bad_arguments():
+    key = jax.random.PRNGKey(0)
     with pytest.raises(ValueError, match="keep_best"):
-        train.fit(loss_fn, init_params(), optax.adam(0.1), Batches(), 5, rng=jax.random.PRNGKey(0), keep_best=True)
-    with pytest.raises(ValueError, match="multiple of fuse_steps"):
-        train.fit(loss_fn, init_params(), optax.adam(0.1), Batches(), 12, rng=jax.random.PRNGKey(0),
-                  fuse_steps=4, log_every=6)
+        train.fit_loss(loss_fn, init_params(), optax.adam(0.1), Batches(), 5, rng=key, keep_best=True)
+    for label in ("log_every", "ckpt_every", "eval_every"):
+        for value in (0, -250):
+            with pytest.raises(ValueError, match=f"{label}={value} is not valid: expected a positive"):
+                train.fit_loss(loss_fn, init_params(), optax.adam(0.1), Batches(), 12, rng=key, fuse_steps=4,
+                               **{label: value})
+    with pytest.raises(ValueError, match="fuse_steps=0 is not valid"):
+        train.fit_loss(loss_fn, init_params(), optax.adam(0.1), Batches(), 12, rng=key, fuse_steps=0)
+    with pytest.raises(TypeError, match="TrainState"):
+        train.fit(lambda s, b: (s, {}), {"params": init_params()}, Batches(), 3)
 
 
 def test_one_device_equals_four_devices(tmp_path):
@@ -148,7 +179,7 @@ def test_one_device_equals_four_devices(tmp_path):
             mesh = data_mesh(jax.devices()[:n])
             k1, k2 = jax.random.split(jax.random.PRNGKey(0))
             p = {"w1": jax.random.normal(k1, (4, 16)), "w2": jax.random.normal(k2, (16, 1)) * 0.1}
-            res = train.fit(loss_fn, p, optax.adam(1e-2), Sharded(mesh), 20, rng=jax.random.PRNGKey(0),
+            res = train.fit_loss(loss_fn, p, optax.adam(1e-2), Sharded(mesh), 20, rng=jax.random.PRNGKey(0),
                             mesh=mesh, progress=False)
             out[n] = {k: np.asarray(v).tolist() for k, v in res.state.params.items()}
             out[f"shards{n}"] = len(res.state.params["w1"].sharding.device_set)

@@ -2,8 +2,10 @@
 
 Batch `k` is a pure function of `(seed, k)`: epoch `e = k // steps_per_epoch` shuffles with a permutation
 drawn from `(seed, e)`, so `iter_from(k)` resumes a run exactly where a checkpoint at step `k` left it.
-With a mesh, the batch is split along the `data` axis; with several processes each host gathers only its
-own slice of every global batch and `jgen.sharding.shard_batch` assembles the global `jax.Array`.
+For fused training steps (`jgen.train.fit(fuse_steps=k)`), `iter_from(step, fuse=k)` yields `[k, batch, ...]`
+blocks of k consecutive batches, stacked on the host and transferred in one go.
+With a mesh, the batch axis is split along the `data` axis; with several processes each host gathers only
+its own slice of every global batch and the global `jax.Array` is assembled from the processes' parts.
 A background thread prepares the next batches (gather + transfer) while the caller computes.
 """
 
@@ -15,6 +17,7 @@ from typing import Any, Iterator, Mapping
 
 import jax
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 from jgen import sharding
 
@@ -36,6 +39,7 @@ class BatchIterator:
       >>> it = BatchIterator(data, 128, seed=0)                            # doctest: +SKIP
       >>> for step, batch in zip(range(1000), it): ...                     # doctest: +SKIP
       >>> for batch in it.iter_from(500): ...   # identical to skipping 500 batches  # doctest: +SKIP
+      >>> block = next(it.iter_from(0, fuse=10))   # {"image": [10, 128, ...]}: batches 0..9  # doctest: +SKIP
 
     Args:
       arrays: `{name: array[N, ...]}`, all with the same leading size N (numpy arrays; kept on the host).
@@ -117,11 +121,19 @@ class BatchIterator:
             return {k: v[idx[0]:idx[-1] + 1] for k, v in self.arrays.items()}
         return {k: np.take(v, idx, axis=0) for k, v in self.arrays.items()}
 
+    def host_block(self, steps: range) -> dict[str, np.ndarray]:
+        """This process's parts of batches `steps`, stacked: `{name: [len(steps), batch, ...]}`."""
+        parts = [self.host_batch(s) for s in steps]
+        return {k: np.stack([p[k] for p in parts]) for k in self.arrays}
+
     # --- device side --------------------------------------------------------------------------------------
-    def _place(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+    def _place(self, batch: dict[str, np.ndarray], batch_axis: int = 0) -> dict[str, jax.Array]:
         if self.mesh is None:
             return jax.device_put(batch, self.device)
-        return sharding.shard_batch(batch, self.mesh)
+        if batch_axis == 0:
+            return sharding.shard_batch(batch, self.mesh)
+        spec = NamedSharding(self.mesh, PartitionSpec(*[None] * batch_axis, sharding.DATA_AXIS))
+        return {k: jax.make_array_from_process_local_data(spec, v) for k, v in batch.items()}
 
     def _steps(self, start: int) -> Iterator[int]:
         step = start
@@ -129,18 +141,45 @@ class BatchIterator:
             yield step
             step += 1
 
-    def iter_from(self, step: int = 0) -> Iterator[dict[str, jax.Array]]:
-        """Yields batches `step, step + 1, ...`; equal to skipping the first `step` batches of `iter(self)`."""
+    def _host_items(self, start: int, fuse: int | None) -> Iterator[tuple[dict[str, np.ndarray], int]]:
+        """(host batch or `[fuse, batch, ...]` block, its batch axis) from step `start` on."""
+        if fuse is None:
+            for s in self._steps(start):
+                yield self.host_batch(s), 0
+            return
+        s = start
+        while self.repeat or s < self.steps_per_epoch:
+            end = s + fuse if self.repeat else min(s + fuse, self.steps_per_epoch)
+            yield self.host_block(range(s, end)), 1
+            s = end
+
+    def iter_from(self, step: int = 0, fuse: int | None = None) -> Iterator[dict[str, jax.Array]]:
+        """Yields batches `step, step + 1, ...`; equal to skipping the first `step` batches of `iter(self)`.
+
+        Args:
+          step: index of the first batch.
+          fuse: yield `[fuse, batch, ...]` blocks of that many consecutive batches instead (the last block
+            of a non-repeating iterator holds what is left of the epoch).
+        """
         if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
             raise ValueError(f"step must be a non-negative int, got {step!r}")
+        if fuse is not None:
+            if isinstance(fuse, bool) or not isinstance(fuse, (int, np.integer)) or fuse < 1:
+                raise ValueError(f"fuse must be None or a positive int, got {fuse!r}")
+            if not self.drop_remainder and self.num_examples % self.batch_size:
+                raise ValueError("fused blocks stack equal-size batches: use drop_remainder=True (the last batch "
+                                 f"of each epoch has {self.num_examples % self.batch_size} of {self.batch_size} "
+                                 "examples)")
+            fuse = int(fuse)
+        items = self._host_items(int(step), fuse)
         if self.prefetch == 0:
-            return (self._place(self.host_batch(s)) for s in self._steps(int(step)))
-        return self._prefetched(int(step))
+            return (self._place(*item) for item in items)
+        return self._prefetched(items)
 
     def __iter__(self) -> Iterator[dict[str, jax.Array]]:
         return self.iter_from(0)
 
-    def _prefetched(self, start: int) -> Iterator[dict[str, jax.Array]]:
+    def _prefetched(self, items: Iterator[tuple[dict[str, np.ndarray], int]]) -> Iterator[dict[str, jax.Array]]:
         q: queue.Queue = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
 
@@ -155,8 +194,8 @@ class BatchIterator:
 
         def produce() -> None:
             try:
-                for s in self._steps(start):
-                    if not put(self._place(self.host_batch(s))):
+                for item in items:
+                    if not put(self._place(*item)):
                         return
                 put(_DONE)
             except BaseException as e:  # surfaced in the consumer

@@ -1,4 +1,4 @@
-"""BatchIterator: determinism, epoch coverage, exact resume, remainders, device placement and sharding."""
+"""BatchIterator: determinism, epoch coverage, exact resume, fused blocks, remainders, device placement, sharding."""
 
 from __future__ import annotations
 
@@ -65,6 +65,30 @@ def test_iter_from_equals_skipping(k):
         np.testing.assert_array_equal(u["x"], v["x"])
 
 
+@pytest.mark.parametrize("prefetch", [0, 2])
+@pytest.mark.parametrize("start", [0, 5, 13])
+def test_fused_blocks_stack_consecutive_batches(start, prefetch):
+    """Block j from `start` is batches start + 4j .. start + 4j + 3, across epoch boundaries (6 per epoch)."""
+    singles = _take(BatchIterator(_arrays(), 8, seed=7), 12, start=start)
+    it = BatchIterator(_arrays(), 8, seed=7, prefetch=prefetch).iter_from(start, fuse=4)
+    blocks = [next(it) for _ in range(3)]
+    it.close()
+    assert all(isinstance(b["x"], jax.Array) and b["x"].shape == (4, 8, 3) and b["y"].shape == (4, 8)
+               for b in blocks)
+    for j, b in enumerate(blocks):
+        for i in range(4):
+            np.testing.assert_array_equal(np.asarray(b["x"][i]), singles[4 * j + i]["x"])
+
+
+def test_fused_blocks_of_one_epoch_and_refused_remainders():
+    blocks = list(BatchIterator(_arrays(50), 8, seed=0, repeat=False).iter_from(1, fuse=2))
+    assert [b["y"].shape for b in blocks] == [(2, 8), (2, 8), (1, 8)]  # steps 1-2, 3-4, 5 of 6
+    with pytest.raises(ValueError, match="drop_remainder=True"):
+        BatchIterator(_arrays(50), 8, drop_remainder=False).iter_from(0, fuse=2)
+    with pytest.raises(ValueError, match="fuse"):
+        BatchIterator(_arrays(50), 8).iter_from(0, fuse=0)
+
+
 def test_drop_remainder_and_no_repeat():
     it = BatchIterator(_arrays(50), 8, seed=0, repeat=False)
     batches = _take(it, 100)
@@ -129,6 +153,11 @@ _SHARDED = textwrap.dedent("""
         np.testing.assert_array_equal(np.asarray(a["y"]), np.asarray(b["y"]))
         if step == 6:
             break
+    for a, b in zip(plain.iter_from(3, fuse=2), sharded.iter_from(3, fuse=2)):  # [2, batch, ...] blocks
+        assert b["x"].sharding.spec == PartitionSpec(None, "data"), b["x"].sharding
+        assert {s.data.shape for s in b["x"].addressable_shards} == {(2, 2, 2)}
+        np.testing.assert_array_equal(np.asarray(a["x"]), np.asarray(b["x"]))
+        break
     try:
         BatchIterator(arrays, 6, mesh=mesh)
     except ValueError as e:
