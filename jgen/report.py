@@ -124,6 +124,8 @@ table.data.wide td:first-child, table.data.wide th:first-child { position: stick
 table.data.wide thead th:first-child { z-index: 3; background: var(--bg-alt); }
 tr.notconverged td, table.data.wide tr.notconverged td:first-child { background: #fdeceb; }
 td.false { color: var(--bad); font-weight: 700; }
+.tables { display: flex; flex-wrap: wrap; gap: 0 28px; align-items: flex-start; }
+.table-block { max-width: 100%; min-width: 0; }
 .metrics-grid { display: flex; flex-wrap: wrap; gap: 0 18px; align-items: flex-start; }
 section.experiment { margin: 0 0 40px; padding-top: 8px; }
 .badge { display: inline-block; font-size: 0.72em; font-weight: 700; padding: 1px 8px; border-radius: 10px;
@@ -299,7 +301,7 @@ _SUB_RE = re.compile(r"(?<![A-Za-z0-9_])(" + _LETTER + r"|[∑∏])_(?:\{([^{}]*
 _SUP_RE = re.compile(r"\^(?:\{([^{}]*)\}|\(([^()]*)\)|(-?[A-Za-z0-9]+))")
 _OPERATORS = (("!=", "≠"), ("&lt;=", "≤"), ("&gt;=", "≥"), ("-&gt;", "→"), ("+-", "±"))
 _INLINE_RE = re.compile(r"(`+)(.+?)\1|\$([^$\n]+?)\$")
-_LIST_RE = re.compile(r"^(\s*)([*+-]|\d+[.)])\s+(.*)$")
+_LIST_RE = re.compile(r"^(\s*)([*-]|\d+[.)])\s+(.*)$")
 
 
 def _readable_math(escaped: str) -> str:
@@ -338,7 +340,7 @@ def render_text(text: str) -> str:
     """A docstring-style text -> HTML, with a small Markdown subset and no external resources.
 
     Blocks: paragraphs (separated by blank lines; wrapped lines are joined), lists
-    (items starting ``* ``, ``- ``, ``+ `` or ``1. ``; indented lines continue an item),
+    (items starting ``* ``, ``- `` or ``1. ``; indented lines continue an item),
     code blocks (indented by 4 spaces after a blank line, or fenced by ```).
     Inline: ``code`` in backticks, ``**bold**``, ``$...$`` as math, and plain-text math
     made readable: ``sigma`` -> σ, ``x_i`` / ``x_{k-1}`` as subscripts, ``x^2`` /
@@ -392,9 +394,10 @@ def render_text(text: str) -> str:
             para = []
             while i < n and not blank(i) and not lines[i].lstrip().startswith("```"):
                 m = _LIST_RE.match(lines[i])
-                # A bullet interrupts a paragraph; a number only when it starts a list ("1."), since a wrapped
-                # line may begin with a number.
-                if para and m and (not m.group(2)[0].isdigit() or m.group(2)[:-1] == "1"):
+                # A bullet interrupts a paragraph, and a number when it starts a list ("1."), unless the item reads
+                # like a wrapped formula ("- 1/2 sum x^2", "2. 5 = ...").
+                if para and m and (not m.group(2)[0].isdigit() or m.group(2)[:-1] == "1") and \
+                        re.match(r"[A-Za-z`(\[\"'*]", m.group(3)):
                     break
                 para.append(lines[i].strip())
                 i += 1
@@ -821,9 +824,9 @@ def _render_section(sec: dict, anchor: str) -> tuple[str, str, str, str]:
         out.append(_render_metrics(metrics, tables))
 
     if tables:
-        out.append("<h3>Tables</h3>")
-        for t in tables:
-            out.append(f"<h4>{_esc(t.name)}</h4>{_render_csv(t)}")
+        out.append('<h3>Tables</h3><div class="tables">')
+        out += [f'<div class="table-block"><h4>{_esc(t.name)}</h4>{_render_csv(t)}</div>' for t in tables]
+        out.append("</div>")
 
     figures = sorted((wd / "figures").glob("*.png")) if (wd / "figures").is_dir() else []
     if figures:

@@ -217,6 +217,9 @@ def test_render_text_blocks_inline_code_and_escaping():
     assert "<pre><code>python -m experiments.suite --workdir=x_1</code></pre>" in out
     assert out.endswith("<p>Last paragraph wrapped.</p>")
     assert "`" not in out and "<script" not in out
+    # a wrapped formula whose next line starts with a minus stays in its paragraph; a worded bullet starts a list
+    assert (report.render_text("the density exp(-x^4\n- 1/2 x^2)\n- then a list")
+            == "<p>the density exp(-x<sup>4</sup> - 1/2 x<sup>2</sup>)</p><ul><li>then a list</li></ul>")
 
 
 @pytest.mark.parametrize("text, expected", [
