@@ -297,6 +297,7 @@ _GREEK_RE = re.compile(r"(?<![A-Za-z0-9\\])(" + "|".join(sorted(_GREEK, key=len,
 _LATEX_RE = re.compile(r"\\([A-Za-z]+)")
 _ACCENT_RE = re.compile(r"(?<![A-Za-z0-9_])(" + _LETTER + r")_(hat|bar|tilde)(?![A-Za-z0-9])")
 _BIG_OP_RE = re.compile(r"(?<![A-Za-z0-9_])(sum|prod)_")
+_SQRT_RE = re.compile(r"(?<![A-Za-z0-9_.])sqrt(?=\()")
 _SUB_RE = re.compile(r"(?<![A-Za-z0-9_])(" + _LETTER + r"|[∑∏])_(?:\{([^{}]*)\}|([A-Za-z0-9])(?![A-Za-z0-9_]))")
 _SUP_RE = re.compile(r"\^(?:\{([^{}]*)\}|\(([^()]*)\)|(-?[A-Za-z0-9]+))")
 _OPERATORS = (("!=", "≠"), ("&lt;=", "≤"), ("&gt;=", "≥"), ("-&gt;", "→"), ("+-", "±"))
@@ -312,6 +313,7 @@ def _readable_math(escaped: str) -> str:
         s = s.replace(ascii_op, symbol)
     s = _ACCENT_RE.sub(lambda m: m.group(1) + _ACCENTS[m.group(2)], s)
     s = _BIG_OP_RE.sub(lambda m: {"sum": "∑", "prod": "∏"}[m.group(1)] + "_", s)
+    s = _SQRT_RE.sub("√", s)
     s = _SUB_RE.sub(lambda m: f"{m.group(1)}<sub>{m.group(2) if m.group(2) is not None else m.group(3)}</sub>", s)
     return _SUP_RE.sub(lambda m: "<sup>" + next(g for g in m.groups() if g is not None) + "</sup>", s)
 
@@ -344,7 +346,7 @@ def render_text(text: str) -> str:
     code blocks (indented by 4 spaces after a blank line, or fenced by ```).
     Inline: ``code`` in backticks, ``**bold**``, ``$...$`` as math, and plain-text math
     made readable: ``sigma`` -> σ, ``x_i`` / ``x_{k-1}`` as subscripts, ``x^2`` /
-    ``2^(k-1)`` / ``x^{-1}`` as superscripts, ``sum_i`` -> ∑ᵢ, ``f_hat`` -> f̂, ``!=``,
+    ``2^(k-1)`` / ``x^{-1}`` as superscripts, ``sum_i`` -> ∑ᵢ, ``f_hat`` -> f̂, ``sqrt(`` -> √(, ``!=``,
     ``<=``, ``>=``, ``->``. Text inside backticks is left exactly as written.
     """
     lines = textwrap.dedent(text or "").expandtabs(4).splitlines()

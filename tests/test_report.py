@@ -224,6 +224,7 @@ def test_render_text_blocks_inline_code_and_escaping():
 
 @pytest.mark.parametrize("text, expected", [
     ("eps ~ N(0, sigma^2)", "ε ~ N(0, σ<sup>2</sup>)"),
+    ("keeps sqrt(0.60) x_0, not np.sqrt(x)", "keeps √(0.60) x<sub>0</sub>, not np.sqrt(x)"),
     ("exp(-1/2 sum_{i != j} x_i^2 x_j^2)",
      "exp(-1/2 ∑<sub>i ≠ j</sub> x<sub>i</sub><sup>2</sup> x<sub>j</sub><sup>2</sup>)"),
     ("w = (X^T X)^{-1} X^T y", "w = (X<sup>T</sup> X)<sup>-1</sup> X<sup>T</sup> y"),
