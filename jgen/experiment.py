@@ -276,13 +276,10 @@ class Workdir:
         return p
 
     def save_figure(self, fig, name: str) -> Path:
-        """Saves a matplotlib figure as `figures/<name>.png` and closes it."""
-        import matplotlib.pyplot as plt
+        """Saves a matplotlib figure as `figures/<name>.png` with `jgen.viz.save_figure` (and closes it)."""
+        from jgen import viz
 
-        p = self.figure_path(name)
-        fig.savefig(p, dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        return p
+        return viz.save_figure(fig, self.figure_path(name))
 
     def save_table(self, name: str, rows: Sequence[Mapping[str, Any]]) -> Path:
         """Writes `tables/<name>.csv` from a list of row dicts (columns: union of keys, in first-seen order)."""
@@ -570,11 +567,12 @@ def _expected_error(e: BaseException) -> bool:
     """True for errors a user causes and can fix (bad input, data or config), False for probable bugs."""
     import pickle
 
-    from jgen.data.errors import DatasetError
-    from jgen.train import NonFiniteLossError
-
-    return isinstance(e, (ExperimentError, DatasetError, NonFiniteLossError, pickle.UnpicklingError,
-                          ValueError, FileNotFoundError, PermissionError))
+    # Modules that were never imported cannot have raised their errors (and importing jgen.data is slow).
+    known = tuple(getattr(sys.modules[m], cls) for m, cls in (("jgen.data.errors", "DatasetError"),
+                                                              ("jgen.train", "NonFiniteLossError"))
+                  if m in sys.modules)
+    return isinstance(e, (ExperimentError, pickle.UnpicklingError, ValueError, FileNotFoundError,
+                          PermissionError) + known)
 
 
 def format_error(e: BaseException, experiment: str, workdir: str | Path | None = None) -> str:
