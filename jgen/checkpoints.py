@@ -3,15 +3,15 @@
 `CheckpointDir` wraps an `orbax.checkpoint.CheckpointManager`. Saves are atomic: orbax writes a step into
 `<step>.orbax-checkpoint-tmp-*` and renames it when complete, so a run killed mid-save leaves only that
 temporary directory, which is never listed as a step. `restore` takes the newest checkpoint that reads back
-(and passes an optional `validate`); an unreadable one is named in a warning and moved aside to
+(and passes an optional `validate`); an unreadable one is named in a logged warning and moved aside to
 `<step>.broken` (kept for inspection, out of the way of the step that will be written again), and the next
-older one is tried. When none reads back, `UnreadableCheckpointError` says how to start over.
+older one is tried. When none reads back, nothing is moved and `UnreadableCheckpointError` says how to start
+over.
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -67,9 +67,10 @@ class CheckpointDir:
           `(step, state)`, or None when there is no checkpoint yet.
 
         Raises:
-          UnreadableCheckpointError: there are checkpoints but none reads back (chained to the last error).
+          UnreadableCheckpointError: there are checkpoints but none is usable (chained to the last error); they
+            are left in place.
         """
-        tried: list[str] = []
+        failed: list[tuple[int, str]] = []
         last_exc: BaseException | None = None
         for step in reversed(self.steps()):
             try:
@@ -78,33 +79,31 @@ class CheckpointDir:
             except Exception as e:  # orbax/TensorStore raise bare Exceptions for truncated or garbled files
                 state, reason, last_exc = None, _one_line(e), e
             if reason is None:
-                if tried:
-                    msg = (f"resuming from checkpoint {step} in {self.directory}: the newer "
-                           f"{'ones' if len(tried) > 1 else 'one'} ({'; '.join(tried)}) could not be used and "
-                           "moved aside to <step>.broken")
-                    logging.warning(msg)
-                    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+                if failed:
+                    moved = [f"checkpoint {s} could not be used ({r}) and was moved aside to {self._move_aside(s)}"
+                             for s, r in failed]
+                    logging.warning(f"{self.directory}: {'; '.join(moved)}; resuming from checkpoint {step}")
                 return step, state
-            tried.append(f"step {step}: {reason}")
-            self._move_aside(step)
-        if not tried:
+            failed.append((step, reason))
+        if not failed:
             return None
         raise UnreadableCheckpointError(
-            f"no checkpoint in {self.directory} can be used ({'; '.join(tried)}); they were moved aside to "
-            "<step>.broken. To start over, delete that directory (or the whole workdir) or run with a new "
-            "--workdir.") from last_exc
+            f"no checkpoint in {self.directory} can be used ("
+            f"{'; '.join(f'checkpoint {s}: {r}' for s, r in failed)}). To start over, delete that directory "
+            "(or the whole workdir) or run with a new --workdir.") from last_exc
 
-    def _move_aside(self, step: int) -> None:
+    def _move_aside(self, step: int) -> str:
+        """Renames checkpoint `step` to `<step>.broken` and returns that name."""
         # Renamed rather than deleted: a read error may be transient, and the files may help explain it.
-        if jax.process_index() != 0:
-            return
         src = Path(self._ocp.step.find_step_path(self.directory, self._ocp.step.standard_name_format(), step=step))
         dst, n = self.directory / f"{step}.broken", 1
         while dst.exists():
             n += 1
             dst = self.directory / f"{step}.broken-{n}"
-        src.rename(dst)
+        if jax.process_index() == 0:
+            src.rename(dst)
         self._mgr.reload()
+        return dst.name
 
     def close(self) -> None:
         """Waits for pending writes and releases orbax's threads."""

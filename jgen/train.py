@@ -235,7 +235,8 @@ def _finite_parts(state: TrainState) -> dict[str, jax.Array]:
 
 
 def _non_finite_parts(state: TrainState) -> list[str]:
-    return [part for part, ok in jax.device_get(_finite_parts(state)).items() if not ok]
+    finite = jax.device_get(_finite_parts(state))
+    return [part for part in _STATE_PARTS if not finite[part]]
 
 
 def fit(step: StepFn, state: TrainState, batches: BatchSource, num_steps: int, *, wd=None, name: str = "train",
