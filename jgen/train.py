@@ -366,6 +366,8 @@ def fit(step: StepFn, state: TrainState, batches: BatchSource, num_steps: int, *
         eval_history.append({"step": done, **values})
         if wd is not None:
             wd.log(done, name, kind="eval", **values)
+        # The best params live in the state, not in orbax's best_fn: orbax ranks only saved steps, and its
+        # max_to_keep would then evict the newest checkpoint that an exact resume needs.
         if keep_best:
             first = next(iter(values.values()))
             if math.isfinite(first) and first < float(state.best_value):

@@ -56,7 +56,7 @@ def init_params():
 def test_fit_converges_and_logs(tmp_path):
     wd = Workdir(tmp_path)
     res = train.fit_loss(loss_fn, init_params(), optax.adam(0.05), Batches(), 300, rng=jax.random.PRNGKey(0),
-                    wd=wd, log_every=50, ckpt_every=100, progress=False)
+                         wd=wd, log_every=50, ckpt_every=100, fuse_steps=10, progress=False)
     np.testing.assert_allclose(res.params["w"], W_TRUE, atol=2e-2)
     assert int(res.state.step) == 300
     rows = wd.read_log("train")
@@ -86,7 +86,7 @@ def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
     wd = Workdir(tmp_path)
     with pytest.raises(train.NonFiniteLossError, match=r"at step 8;.*step 5\)"):
         train.fit_loss(loss_fn, init_params(), optax.sgd(0.01), Batches(nan_at=7), 20, rng=jax.random.PRNGKey(0),
-                  wd=wd, log_every=5, ckpt_every=5, progress=False)
+                       wd=wd, log_every=5, ckpt_every=5, progress=False)
     steps = sorted(int(p.name) for p in wd.checkpoint_dir("train").iterdir() if p.name.isdigit())
     assert steps == [5]
 
@@ -102,18 +102,18 @@ def test_fused_steps_equal_single_steps():
 def test_keep_best_and_ema():
     evals = iter([3.0, 1.0, 2.0])
     res = train.fit_loss(loss_fn, init_params(), optax.adam(0.05), Batches(), 30, rng=jax.random.PRNGKey(0),
-                    eval_fn=lambda p: {"val": next(evals)}, eval_every=10, keep_best=True, progress=False)
+                         eval_fn=lambda p: {"val": next(evals)}, eval_every=10, keep_best=True, progress=False)
     assert int(res.state.best_step) == 20 and float(res.state.best_value) == 1.0
     assert not np.allclose(res.params["w"], res.state.params["w"])
     ema = train.fit_loss(loss_fn, init_params(), optax.adam(0.05), Batches(), 30, rng=jax.random.PRNGKey(0),
-                    ema_decay=0.9, progress=False)
+                         ema_decay=0.9, progress=False)
     assert not np.allclose(ema.params["w"], ema.state.params["w"])
     np.testing.assert_allclose(ema.params["w"], ema.state.ema_params["w"])
     # With an EMA, evaluation and keep_best rank the EMA params, the model that is kept.
     seen = []
     best = train.fit_loss(loss_fn, init_params(), optax.adam(0.05), Batches(), 30, rng=jax.random.PRNGKey(0),
-                     ema_decay=0.9, eval_fn=lambda p: seen.append(p["w"]) or {"val": -len(seen)}, eval_every=10,
-                     keep_best=True, progress=False)
+                          ema_decay=0.9, eval_fn=lambda p: seen.append(p["w"]) or {"val": -len(seen)}, eval_every=10,
+                          keep_best=True, progress=False)
     np.testing.assert_allclose(seen[-1], best.state.ema_params["w"])
     np.testing.assert_allclose(best.params["w"], best.state.ema_params["w"])
 
@@ -154,10 +154,11 @@ def test_bad_arguments():
 
 
 def test_one_device_equals_four_devices(tmp_path):
-    """The same sharded step on a 1-device mesh and a 4-device mesh gives the same parameters."""
+    """The same sharded step on a 1-device mesh and a 4-device mesh gives the same parameters, fused or not."""
     script = textwrap.dedent("""
         import json, jax, jax.numpy as jnp, numpy as np, optax
         from jgen import train
+        from jgen.data import BatchIterator
         from jgen.sharding import data_mesh, shard_batch
         assert len(jax.devices()) == 4
 
@@ -180,9 +181,17 @@ def test_one_device_equals_four_devices(tmp_path):
             k1, k2 = jax.random.split(jax.random.PRNGKey(0))
             p = {"w1": jax.random.normal(k1, (4, 16)), "w2": jax.random.normal(k2, (16, 1)) * 0.1}
             res = train.fit_loss(loss_fn, p, optax.adam(1e-2), Sharded(mesh), 20, rng=jax.random.PRNGKey(0),
-                            mesh=mesh, progress=False)
+                                 mesh=mesh, progress=False)
             out[n] = {k: np.asarray(v).tolist() for k, v in res.state.params.items()}
             out[f"shards{n}"] = len(res.state.params["w1"].sharding.device_set)
+        # Fused [k, batch] blocks from a sharded BatchIterator (batch axis split over the 4 devices).
+        x = np.random.default_rng(0).normal(size=(320, 4)).astype(np.float32)
+        data = {"x": x, "y": np.sin(x).sum(1, keepdims=True)}
+        for n, fuse in ((1, 1), (4, 4)):
+            mesh = data_mesh(jax.devices()[:n])
+            res = train.fit_loss(loss_fn, p, optax.adam(1e-2), BatchIterator(data, 32, mesh=mesh), 20,
+                                 rng=jax.random.PRNGKey(0), mesh=mesh, fuse_steps=fuse, progress=False)
+            out[f"fused{fuse}"] = {k: np.asarray(v).tolist() for k, v in res.state.params.items()}
         print(json.dumps(out))
     """)
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
@@ -194,3 +203,4 @@ def test_one_device_equals_four_devices(tmp_path):
     assert out["shards1"] == 1 and out["shards4"] == 4
     for k in ("w1", "w2"):
         np.testing.assert_allclose(out["1"][k], out["4"][k], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out["fused1"][k], out["fused4"][k], rtol=1e-5, atol=1e-6)
