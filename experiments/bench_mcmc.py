@@ -4,8 +4,10 @@ Target: the quartic density `exp(-1/2 sum x^4 - 1/2 (sum x^2)^2)` in d = 10, flo
 steps, all samplers at the same step sizes (tuned once by jgen's dual averaging to 0.234 / 0.574
 acceptance) from the same initial positions, every run storing all positions.
 
-* jgen: `sample_chain` over `rwmh.sampler(...).step` / `mala.sampler(...).step` (scan over steps, vmap over
-  chains inside the scan body, one random draw per chain-step, cached log-density and gradient).
+* jgen: `sample_chain` over `rwmh.build_kernel()` / `mala.build_kernel()` with the target passed at call
+  time (scan over steps, vmap over chains inside the scan body, one random draw per chain-step, cached
+  log-density and gradient), with the default `noise="fast"` source; `config.noise="jax"` measures the
+  `jax.random` source instead.
 * blackjax: `blackjax.normal_random_walk` / `blackjax.mala`, run the way blackjax's documentation runs many
   chains: `jax.jit` of a `lax.scan` whose body splits one key per chain and `vmap`s `step`; it stores the
   positions and `is_accepted` (for the acceptance rate), not the whole states.
@@ -54,6 +56,7 @@ def get_config(preset: str) -> ml_collections.ConfigDict:
     c.repeats = 5 if preset == "full" else 3
     c.tune_steps = 1000
     c.numpy = True
+    c.noise = "fast"  # jgen's noise source: "fast" (unrolled Threefry, Box-Muller) or "jax" (jax.random)
     return c
 
 
@@ -65,12 +68,14 @@ def _timed(fn, repeats_out: list, *args):
     return out
 
 
-def _jgen_runner(kind, step_size, num_steps, num_chains):
-    alg = (mcmc.rwmh if kind == "rwmh" else mcmc.mala).sampler(quartic_logdensity, step_size)
+def _jgen_runner(kind, step_size, num_steps, num_chains, noise):
+    module = mcmc.rwmh if kind == "rwmh" else mcmc.mala
+    kernel = module.build_kernel(noise=noise)
 
     def run(key, x0):
-        states = jax.vmap(alg.init)(x0)
-        out = mcmc.sample_chain(alg.step, states, num_steps, key, num_chains=num_chains, progress=False)
+        states = jax.vmap(lambda x: module.init(x, quartic_logdensity))(x0)
+        out = mcmc.sample_chain(kernel, states, num_steps, key, logdensity_fn=quartic_logdensity,
+                                num_chains=num_chains, step_size=step_size, progress=False)
         return out.samples, out.info_mean.is_accepted.mean()
 
     return run
@@ -140,9 +145,10 @@ def _numpy_run(kind, step_size, num_steps, seed, x0):
 
 def _tune(kind, dim, config, x0):
     module = mcmc.rwmh if kind == "rwmh" else mcmc.mala
-    kernel = module.build_kernel(quartic_logdensity)
-    states = jax.vmap(lambda x: module.init(x, quartic_logdensity))(x0[:64])
-    out = mcmc.sample_chain(kernel, states, 200, jax.random.key(config.seed + 1), num_chains=64,
+    chains = min(64, config.num_chains)
+    states = jax.vmap(lambda x: module.init(x, quartic_logdensity))(x0[:chains])
+    out = mcmc.sample_chain(module.build_kernel(), states, 200, jax.random.key(config.seed + 1),
+                            logdensity_fn=quartic_logdensity, num_chains=chains,
                             warmup=config.tune_steps, step_size=0.5 / np.sqrt(dim),
                             target_accept=module.TARGET_ACCEPTANCE, progress=False)
     return float(out.step_size)
@@ -160,7 +166,7 @@ def run(config, wd) -> dict[str, float]:
     for kind in ("rwmh", "mala"):
         step_size = _tune(kind, dim, config, x0)
         metrics[f"step_size_{kind}"] = step_size
-        runners = {"jgen": jax.jit(_jgen_runner(kind, step_size, steps, chains))}
+        runners = {"jgen": jax.jit(_jgen_runner(kind, step_size, steps, chains, config.noise))}
         if blackjax is not None:
             runners["blackjax"] = _blackjax_runner(kind, step_size, steps, chains)
         else:

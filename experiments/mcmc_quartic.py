@@ -59,7 +59,7 @@ def _run_one(name, dim, config, key):
     module = SAMPLERS[name]
     m2, _ = quartic_moments(dim)
     sd = float(np.sqrt(m2))
-    kernel = module.build_kernel(quartic_logdensity)
+    kernel = module.build_kernel()
     # Initial step sizes near the optimal scalings (RWMH ~ 2.38 sd / sqrt(d), MALA ~ sd^2 d^(-1/3)); the
     # warm-up adapts them.
     step_size = 2.38 * sd / np.sqrt(dim) if name == "rwmh" else 0.5 * sd**2 * dim ** (-1 / 3)
@@ -68,9 +68,9 @@ def _run_one(name, dim, config, key):
         init_key, chain_key = jax.random.split(run_key)
         positions = _init_positions(init_key, config.num_chains, dim, sd)
         states = jax.vmap(lambda x: module.init(x, quartic_logdensity))(positions)
-        out = mcmc.sample_chain(kernel, states, config.num_steps, chain_key, num_chains=config.num_chains,
-                                thin=config.thin, warmup=config.warmup, step_size=step_size,
-                                target_accept=module.TARGET_ACCEPTANCE)
+        out = mcmc.sample_chain(kernel, states, config.num_steps, chain_key, logdensity_fn=quartic_logdensity,
+                                num_chains=config.num_chains, thin=config.thin, warmup=config.warmup,
+                                step_size=step_size, target_accept=module.TARGET_ACCEPTANCE)
         return out
 
     _, key_run = jax.random.split(key)
@@ -179,6 +179,8 @@ def run(config, wd) -> dict[str, float]:
     dims = sorted(set(int(d) for d in config.dims) | {int(config.plot_dim)})
     key = jax.random.key(config.seed)
     rows, metrics, all_samples = [], {}, {}
+    for name in SAMPLERS:  # a re-run recomputes every row: drop the earlier run's instead of appending twice
+        wd.truncate_log(name, -1)
     for dim in dims:
         results = {}
         for name in SAMPLERS:

@@ -1,12 +1,17 @@
-"""Pieces every kernel shares: the `SamplingAlgorithm` pair, proposal noise, the Metropolis-Hastings test.
+"""Pieces every kernel shares: `SamplingAlgorithm` and `as_sampler`, noise sources, the Metropolis-Hastings test.
 
-All kernels in `jgen.mcmc` keep one contract (as in blackjax):
+All kernels in `jgen.mcmc` keep one contract (as in blackjax): the target is an argument at call time,
 
-    new_state, info = kernel(rng_key, state)                  # parameters bound by closure
-    new_state, info = build_kernel(...)(rng_key, state, step_size)   # step size free for adaptation
+    state = module.init(position, logdensity_fn)
+    new_state, info = module.build_kernel(**options)(rng_key, state, logdensity_fn, step_size)
 
-States and infos are NamedTuples (pytrees), so a chain is `jax.lax.scan` over the kernel and many chains are
-`jax.vmap` over it; see `jgen.mcmc.chain.sample_chain`.
+so one compiled kernel serves a target whose parameters change between calls (tempering, an energy-based
+model's energy during training: `logdensity_fn = lambda x: -energy(params, x)` inside a jitted step).
+`as_sampler(module, logdensity_fn, step_size)` binds everything into `SamplingAlgorithm(init, step)`.
+States and infos are NamedTuples (pytrees), so a chain is `jax.lax.scan` over the kernel and many chains
+are `jax.vmap` over it; see `jgen.mcmc.chain.sample_chain`.
+
+Proposal noise comes from a pluggable source, `noise="fast"` (default) or `"jax"` (see `noise_source`).
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["SamplingAlgorithm", "threefry2x32", "uniform", "sincos_2pi", "normal_and_uniform", "metropolis_accept",
-           "tree_sq_norm", "tree_select", "check_step_size"]
+__all__ = ["SamplingAlgorithm", "as_sampler", "threefry2x32", "uniform", "sincos_2pi", "fast_normal_and_uniform",
+           "jax_normal_and_uniform", "NOISE_SOURCES", "noise_source", "metropolis_accept", "tree_sq_norm",
+           "tree_select", "check_step_size"]
 
 PyTree = Any
 
@@ -33,6 +39,43 @@ class SamplingAlgorithm(NamedTuple):
 
     init: Callable[[PyTree], Any]
     step: Callable[[jax.Array, Any], tuple[Any, Any]]
+
+
+def as_sampler(module: Any, logdensity_fn: Callable[[PyTree], jax.Array], step_size: Any,
+               **options: Any) -> SamplingAlgorithm:
+    """Binds a kernel module's target, step size and options into `SamplingAlgorithm(init, step)`.
+
+    Example:
+      >>> alg = as_sampler(jgen.mcmc.mala, logdensity_fn, step_size=0.1)
+      >>> state = alg.init(jnp.zeros(2))
+      >>> state, info = jax.jit(alg.step)(jax.random.key(0), state)
+
+    Args:
+      module: a kernel module with `init(position, logdensity_fn)` and `build_kernel(**options)` returning
+        `kernel(rng_key, state, logdensity_fn, step_size)`: `jgen.mcmc.rwmh`, `mala` or `ula`.
+      logdensity_fn: unnormalised log-density of the target, `position -> scalar`.
+      step_size: the kernel's step size (> 0): RWMH's proposal scale, MALA's and ULA's Langevin time step.
+      **options: `module.build_kernel`'s options (e.g. `scale=` for RWMH, `clip_norm=` for ULA,
+        `noise="jax"` for any of them).
+
+    Returns:
+      `SamplingAlgorithm(init, step)` with `init(position) -> state` and `step(rng_key, state) ->
+      (state, info)`.
+    """
+    for name in ("init", "build_kernel"):
+        if not callable(getattr(module, name, None)):
+            raise TypeError(f"as_sampler needs a kernel module with init and build_kernel (e.g. jgen.mcmc.mala), "
+                            f"got {module!r}")
+    check_step_size(step_size)
+    kernel = module.build_kernel(**options)
+
+    def init(position):
+        return module.init(position, logdensity_fn)
+
+    def step(rng_key, state):
+        return kernel(rng_key, state, logdensity_fn, step_size)
+
+    return SamplingAlgorithm(init, step)
 
 
 def tree_sq_norm(tree: PyTree) -> jax.Array:
@@ -134,8 +177,18 @@ def sincos_2pi(u: jax.Array) -> tuple[jax.Array, jax.Array]:
     return cos, sin
 
 
-def normal_and_uniform(rng_key: jax.Array, like: PyTree) -> tuple[PyTree, jax.Array]:
-    """Standard normal noise shaped like `like`, and one uniform in [0, 1), from a single key.
+def _float_leaves(like: PyTree):
+    leaves, treedef = jax.tree.flatten(like)
+    if not leaves:
+        raise ValueError("a noise source needs a position with at least one array leaf")
+    dtype = jnp.result_type(*leaves)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"positions must be floating point, got dtype {dtype}")
+    return leaves, treedef, dtype
+
+
+def fast_normal_and_uniform(rng_key: jax.Array, like: PyTree) -> tuple[PyTree, jax.Array]:
+    """Standard normal noise shaped like `like`, and one uniform in [0, 1), from a single key (`noise="fast"`).
 
     Random draws dominate the cost of a Metropolis step on a cheap target, so this is built for speed:
     one call to the bit generator serves both draws (no key split; `uniform`), and the normals come from
@@ -153,12 +206,7 @@ def normal_and_uniform(rng_key: jax.Array, like: PyTree) -> tuple[PyTree, jax.Ar
     References:
       Box, G. E. P. and Muller, M. E. (1958). A note on the generation of random normal deviates.
     """
-    leaves, treedef = jax.tree.flatten(like)
-    if not leaves:
-        raise ValueError("normal_and_uniform needs a position with at least one array leaf")
-    dtype = jnp.result_type(*leaves)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"positions must be floating point, got dtype {dtype}")
+    leaves, treedef, dtype = _float_leaves(like)
     sizes = [int(jnp.size(x)) for x in leaves]
     n = sum(sizes)
     half = (n + 1) // 2
@@ -171,6 +219,51 @@ def normal_and_uniform(rng_key: jax.Array, like: PyTree) -> tuple[PyTree, jax.Ar
         out.append(z[start:start + size].reshape(jnp.shape(x)).astype(jnp.result_type(x)))
         start += size
     return jax.tree.unflatten(treedef, out), u[2 * half]
+
+
+def jax_normal_and_uniform(rng_key: jax.Array, like: PyTree) -> tuple[PyTree, jax.Array]:
+    """Standard normal noise shaped like `like`, and one uniform in [0, 1), from `jax.random` (`noise="jax"`).
+
+    The reference source: `jax.random.split(rng_key, num_leaves + 1)` gives one key per leaf, leaf `i`'s
+    noise is exactly `jax.random.normal(keys[i], leaf.shape, leaf.dtype)` and the uniform is
+    `jax.random.uniform(keys[-1], (), dtype)`. Works with every key implementation and dtype; on CPU it is
+    slower than `fast_normal_and_uniform` (a key split and JAX's rolled Threefry and inverse-erf normals).
+
+    Args:
+      rng_key: a PRNG key.
+      like: pytree of float arrays; the noise has its structure, shapes and dtypes.
+
+    Returns:
+      `(noise, u)` as `fast_normal_and_uniform`.
+    """
+    leaves, treedef, dtype = _float_leaves(like)
+    keys = jax.random.split(rng_key, len(leaves) + 1)
+    noise = [jax.random.normal(k, jnp.shape(x), jnp.result_type(x)) for k, x in zip(keys, leaves)]
+    return jax.tree.unflatten(treedef, noise), jax.random.uniform(keys[-1], (), dtype)
+
+
+#: The noise sources a kernel's `noise=` option names: `(rng_key, like) -> (normal noise like like, uniform)`.
+NOISE_SOURCES = {"fast": fast_normal_and_uniform, "jax": jax_normal_and_uniform}
+
+
+def noise_source(noise: str | Callable) -> Callable[[jax.Array, PyTree], tuple[PyTree, jax.Array]]:
+    """The noise function a kernel draws with, from its `noise=` option.
+
+    Args:
+      noise: `"fast"` (the default, `fast_normal_and_uniform`: unrolled Threefry and Box-Muller, several
+        times cheaper on CPU than `jax.random`, with other numbers), `"jax"` (`jax_normal_and_uniform`:
+        plain `jax.random`), or a function `(rng_key, like) -> (noise pytree like like, scalar uniform in
+        [0, 1))`.
+
+    Returns:
+      The noise function.
+    """
+    if callable(noise):
+        return noise
+    if noise not in NOISE_SOURCES:
+        raise ValueError(f"noise must be one of {sorted(NOISE_SOURCES)} or a function (rng_key, like) -> "
+                         f"(noise, uniform), got {noise!r}")
+    return NOISE_SOURCES[noise]
 
 
 def metropolis_accept(u: jax.Array, log_ratio: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:

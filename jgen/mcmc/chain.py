@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jgen.mcmc.adaptation import adapted_step_size, dual_averaging_init, dual_averaging_update
 from jgen.mcmc.base import check_step_size
 from jgen.progress import scan_with_progress
 
-__all__ = ["ChainResult", "sample_chain"]
+__all__ = ["ChainResult", "sample_chain", "STEP_SIZE_COLLAPSE"]
 
 PyTree = Any
+
+#: `sample_chain` warns when the warm-up adapts the step size below this fraction of the initial one.
+STEP_SIZE_COLLAPSE = 1e-4
 
 
 class ChainResult(NamedTuple):
@@ -45,10 +50,10 @@ def _position(state: Any) -> PyTree:
 
 
 def sample_chain(kernel: Callable, init_state: PyTree, num_steps: int, rng: jax.Array, *,
-                 num_chains: int | None = None, thin: int = 1, warmup: int = 0,
-                 step_size: float | None = None, target_accept: float | None = None,
-                 transform: Callable[[Any], PyTree] | None = None, progress: bool = True,
-                 progress_every: int | None = None) -> ChainResult:
+                 logdensity_fn: Callable[[PyTree], jax.Array] | None = None, num_chains: int | None = None,
+                 thin: int = 1, warmup: int = 0, step_size: float | None = None,
+                 target_accept: float | None = None, transform: Callable[[Any], PyTree] | None = None,
+                 progress: bool = True, progress_every: int | None = None) -> ChainResult:
     """Runs `num_chains` chains of `kernel` for `warmup + num_steps` steps, keeping every `thin`-th state.
 
     Steps are a `jax.lax.scan`; chains are a `jax.vmap` inside the scan body (so the progress bar's host
@@ -56,20 +61,27 @@ def sample_chain(kernel: Callable, init_state: PyTree, num_steps: int, rng: jax.
     never stored. The whole run is one jitted computation, compiled once per (kernel, shapes, static
     arguments): pass the same kernel object to reuse it.
 
-    Two kernel signatures are accepted:
+    The kernel is called as `kernel(rng_key, state, [logdensity_fn,] [step_size])`, with each bracketed
+    argument passed when it is given here:
 
-    * `step_size is None`: `kernel(rng_key, state) -> (state, info)` with every parameter bound, e.g.
-      `jgen.mcmc.mala.sampler(logdensity_fn, 0.1).step`; warm-up steps are simply discarded.
-    * `step_size` given: `kernel(rng_key, state, step_size)`, e.g. `jgen.mcmc.mala.build_kernel(logdensity_fn)`.
-      With `target_accept`, the warm-up adapts one step size shared by all chains by dual averaging on the
-      chain-averaged acceptance probability (`jgen.mcmc.adaptation`), then freezes it for sampling.
+    * `jgen.mcmc.mala.build_kernel()` with `logdensity_fn` and `step_size`: the blackjax contract. The
+      target is an argument of the compiled run, not a constant baked into it: inside a jitted training step
+      `logdensity_fn=lambda x: -energy(params, x)` with traced `params` compiles once, and outside one
+      `jax.tree_util.Partial(neg_energy, params)` does the same (its `params` are traced leaves).
+    * `as_sampler(...).step` alone, `kernel(rng_key, state)`, with every parameter bound; warm-up steps are
+      simply discarded.
+
+    With `target_accept`, the warm-up adapts one step size shared by all chains by dual averaging on the
+    chain-averaged acceptance probability (`jgen.mcmc.adaptation`), then freezes it for sampling.
 
     Args:
       kernel: the transition kernel (see above).
       init_state: the initial state; with `num_chains`, a batch of states with a leading axis of size
-        `num_chains` (e.g. `jax.vmap(init)(positions)`), else one chain's state.
+        `num_chains` (e.g. `jax.vmap(lambda x: init(x, logdensity_fn))(positions)`), else one chain's state.
       num_steps: post-warm-up steps per chain; a multiple of `thin`.
       rng: PRNG key.
+      logdensity_fn: the target's unnormalised log-density `position -> scalar`, passed to the kernel at
+        every step; a plain function or a `jax.tree_util.Partial`.
       num_chains: number of chains, or None for a single chain (outputs then have no chain axis).
       thin: keep every `thin`-th state.
       warmup: steps run (and adapted, see above) before sampling; their states are not kept.
@@ -86,7 +98,12 @@ def sample_chain(kernel: Callable, init_state: PyTree, num_steps: int, rng: jax.
 
     Raises:
       ValueError: non-positive sizes, `num_steps` not a multiple of `thin`, `target_accept` without a step
-        size or warm-up, an initial state whose leading axis is not `num_chains`.
+        size or warm-up, an initial state whose leading axis is not `num_chains`, a log-density that is not
+        finite at any initial position (checked when the initial state is concrete, i.e. outside `jit`).
+
+    Warns:
+      RuntimeWarning: when the warm-up shrinks the step size below `STEP_SIZE_COLLAPSE` times its initial
+        value (checked when the result is concrete).
     """
     for name, value, low in (("num_steps", num_steps, 1), ("thin", thin, 1), ("warmup", warmup, 0)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -104,7 +121,7 @@ def sample_chain(kernel: Callable, init_state: PyTree, num_steps: int, rng: jax.
                     f"shape {jnp.shape(leaf)}; build it with jax.vmap(init)(positions)")
     if target_accept is not None:
         if step_size is None:
-            raise ValueError("target_accept needs step_size (and a kernel(rng_key, state, step_size))")
+            raise ValueError("target_accept needs step_size (and a kernel that takes a step size)")
         if warmup == 0:
             raise ValueError("target_accept needs warmup > 0 steps to adapt the step size in")
         if not 0.0 < float(target_accept) < 1.0:
@@ -113,25 +130,84 @@ def sample_chain(kernel: Callable, init_state: PyTree, num_steps: int, rng: jax.
     if step_size is not None:
         check_step_size(step_size)
         step_size = jnp.asarray(step_size, jnp.float32)
-    return _sample_chain(kernel, init_state, rng, step_size, num_steps=num_steps, num_chains=num_chains,
-                         thin=thin, warmup=warmup, target_accept=target_accept,
-                         transform=transform or _position, progress=bool(progress),
-                         progress_every=progress_every)
+    if logdensity_fn is not None:
+        if not callable(logdensity_fn):
+            raise TypeError(f"logdensity_fn must be a function position -> scalar, got {logdensity_fn!r}")
+        if not isinstance(logdensity_fn, jax.tree_util.Partial):  # a pytree, so it can be a jit argument
+            logdensity_fn = jax.tree_util.Partial(logdensity_fn)
+    _check_initial_logdensity(init_state, logdensity_fn, num_chains)
+    out = _sample_chain(kernel, init_state, rng, step_size, logdensity_fn, num_steps=num_steps,
+                        num_chains=num_chains, thin=thin, warmup=warmup, target_accept=target_accept,
+                        transform=transform or _position, progress=bool(progress),
+                        progress_every=progress_every)
+    if target_accept is not None:
+        _warn_if_step_size_collapsed(step_size, out, target_accept)
+    return out
+
+
+def _concrete(x: Any) -> np.ndarray | None:
+    """`x` as a NumPy array, or None when it is traced (inside someone's `jit` or `vmap`)."""
+    try:
+        return np.asarray(x)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return None
+
+
+@jax.jit
+def _logdensities(logdensity_fn, positions):
+    return jax.vmap(logdensity_fn)(positions)
+
+
+def _check_initial_logdensity(init_state: Any, logdensity_fn: Any, num_chains: int | None) -> None:
+    """Refuses an initial state whose log-density is non-finite at every position (no chain could move)."""
+    if hasattr(init_state, "logdensity"):  # cached by the state (RWMH, MALA)
+        values = _concrete(init_state.logdensity)
+    elif logdensity_fn is not None and hasattr(init_state, "position"):
+        positions = init_state.position
+        if any(_concrete(leaf) is None for leaf in jax.tree.leaves(positions)):
+            return
+        if num_chains is None:
+            positions = jax.tree.map(lambda x: x[None], positions)
+        values = np.asarray(_logdensities(logdensity_fn, positions))
+    else:
+        return
+    if values is None or np.any(np.isfinite(values)):
+        return
+    shown = ", ".join(str(v) for v in sorted(set(values.ravel().tolist()), key=str)[:3])
+    raise ValueError(
+        f"the log-density is not finite at any initial position ({values.size} chain(s), values {shown}), so no "
+        f"chain can start. Expected a finite log-density at the initial positions: start the chains inside the "
+        f"target's support, or check logdensity_fn for NaN (e.g. the log or sqrt of a negative number).")
+
+
+def _warn_if_step_size_collapsed(initial: jax.Array, out: ChainResult, target_accept: float) -> None:
+    adapted, accept = _concrete(out.step_size), _concrete(out.info_mean.acceptance_rate)
+    if adapted is None or accept is None:
+        return
+    initial, adapted = float(initial), float(adapted)
+    if not adapted < STEP_SIZE_COLLAPSE * initial:
+        return
+    warnings.warn(
+        f"the warm-up shrank the step size from {initial:.3g} to {adapted:.3g} ({initial / adapted:.1e} times "
+        f"smaller) to reach acceptance {target_accept}; mean acceptance after warm-up {float(np.mean(accept)):.3f}. "
+        f"Chains with such steps barely move. Check that logdensity_fn is finite and smooth around the chains, "
+        f"and give an initial step_size on the target's scale.", RuntimeWarning, stacklevel=3)
 
 
 @functools.partial(jax.jit, static_argnames=("kernel", "num_steps", "num_chains", "thin", "warmup",
                                              "target_accept", "transform", "progress", "progress_every"))
-def _sample_chain(kernel, init_state, rng, step_size, *, num_steps, num_chains, thin, warmup, target_accept,
-                  transform, progress, progress_every):
+def _sample_chain(kernel, init_state, rng, step_size, logdensity_fn, *, num_steps, num_chains, thin, warmup,
+                  target_accept, transform, progress, progress_every):
     states = init_state if num_chains is not None else jax.tree.map(lambda x: x[None], init_state)
     chains = num_chains or 1
     has_step_size = step_size is not None
+    target = () if logdensity_fn is None else (logdensity_fn,)
 
     def step_all(key, states, h):
         keys = jax.random.split(key, chains)
         if has_step_size:
-            return jax.vmap(kernel, in_axes=(0, 0, None))(keys, states, h)
-        return jax.vmap(kernel)(keys, states)
+            return jax.vmap(lambda k, s: kernel(k, s, *target, h))(keys, states)
+        return jax.vmap(lambda k, s: kernel(k, s, *target))(keys, states)
 
     warmup_key, sample_key = jax.random.split(rng)
 

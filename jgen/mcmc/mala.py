@@ -7,10 +7,9 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jgen.mcmc.base import (SamplingAlgorithm, check_step_size, metropolis_accept, normal_and_uniform,
-                            tree_select, tree_sq_norm)
+from jgen.mcmc.base import check_step_size, metropolis_accept, noise_source, tree_select, tree_sq_norm
 
-__all__ = ["MALAState", "MALAInfo", "TARGET_ACCEPTANCE", "init", "build_kernel", "sampler"]
+__all__ = ["MALAState", "MALAInfo", "TARGET_ACCEPTANCE", "init", "build_kernel"]
 
 PyTree = Any
 
@@ -27,7 +26,8 @@ class MALAState(NamedTuple):
         `logdensity_fn(position)`.
     logdensity_grad
         Its gradient (a pytree like `position`). Caching both means each step costs exactly one
-        `value_and_grad` evaluation, at the proposal.
+        `value_and_grad` evaluation, at the proposal. A target that changes between calls (an energy in
+        training) leaves both stale: re-`init` from the position then.
     """
 
     position: PyTree
@@ -55,8 +55,8 @@ def init(position: PyTree, logdensity_fn: Callable[[PyTree], jax.Array]) -> MALA
     return MALAState(position, logdensity, grad)
 
 
-def build_kernel(logdensity_fn: Callable[[PyTree], jax.Array]) -> Callable:
-    """MALA kernel with a free step size `h`.
+def build_kernel(noise: str | Callable = "fast") -> Callable:
+    """MALA kernel; the target and the step size `h` are given at call time.
 
     Proposal (one Euler-Maruyama step of the Langevin diffusion `dX = grad log p(X) dt + sqrt(2) dW`):
 
@@ -68,23 +68,27 @@ def build_kernel(logdensity_fn: Callable[[PyTree], jax.Array]) -> Callable:
     +inf) is rejected; its values never enter the state.
 
     Args:
-      logdensity_fn: unnormalised log-density, `position -> scalar`, differentiable.
+      noise: where the proposal noise and the uniform come from (`jgen.mcmc.base.noise_source`).
 
     Returns:
-      `kernel(rng_key, state, step_size) -> (MALAState, MALAInfo)`; one `value_and_grad` per call.
+      `kernel(rng_key, state, logdensity_fn, step_size) -> (MALAState, MALAInfo)`, one
+      `jax.value_and_grad(logdensity_fn)` evaluation per call; `logdensity_fn` is the unnormalised,
+      differentiable log-density `position -> scalar`.
 
     References:
       Roberts, G. O. and Tweedie, R. L. (1996). Exponential convergence of Langevin distributions and their
       discrete approximations. Bernoulli 2(4).
     """
-    value_and_grad = jax.value_and_grad(logdensity_fn)
+    draw = noise_source(noise)
 
-    def kernel(rng_key: jax.Array, state: MALAState, step_size: float) -> tuple[MALAState, MALAInfo]:
+    def kernel(rng_key: jax.Array, state: MALAState, logdensity_fn: Callable[[PyTree], jax.Array],
+               step_size: float) -> tuple[MALAState, MALAInfo]:
+        check_step_size(step_size)
         x, logdensity, grad = state
-        z, u = normal_and_uniform(rng_key, x)
+        z, u = draw(rng_key, x)
         noise_scale = jnp.sqrt(2.0 * step_size)
         y = jax.tree.map(lambda a, g, n: a + step_size * g + noise_scale * n, x, grad, z)
-        y_logdensity, y_grad = value_and_grad(y)
+        y_logdensity, y_grad = jax.value_and_grad(logdensity_fn)(y)
         reverse = jax.tree.map(lambda a, b, g: a - b - step_size * g, x, y, y_grad)
         log_ratio = (y_logdensity - logdensity
                      - tree_sq_norm(reverse) / (4.0 * step_size) + 0.5 * tree_sq_norm(z))
@@ -94,27 +98,3 @@ def build_kernel(logdensity_fn: Callable[[PyTree], jax.Array]) -> Callable:
         return new_state, MALAInfo(acceptance, is_accepted)
 
     return kernel
-
-
-def sampler(logdensity_fn: Callable[[PyTree], jax.Array], step_size: float) -> SamplingAlgorithm:
-    """MALA with its step size bound.
-
-    Example:
-      >>> alg = sampler(logdensity_fn, step_size=0.1)
-      >>> state = alg.init(jnp.zeros(2))
-      >>> state, info = jax.jit(alg.step)(jax.random.key(0), state)
-
-    Args:
-      logdensity_fn: unnormalised log-density, `position -> scalar`.
-      step_size: Langevin time step `h` > 0 (the proposal's noise variance is `2 h`).
-
-    Returns:
-      `SamplingAlgorithm(init, step)` with `step(rng_key, state) -> (MALAState, MALAInfo)`.
-    """
-    check_step_size(step_size)
-    kernel = build_kernel(logdensity_fn)
-
-    def step(rng_key, state):
-        return kernel(rng_key, state, step_size)
-
-    return SamplingAlgorithm(lambda position: init(position, logdensity_fn), step)

@@ -7,9 +7,9 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jgen.mcmc.base import SamplingAlgorithm, check_step_size, metropolis_accept, normal_and_uniform, tree_select
+from jgen.mcmc.base import check_step_size, metropolis_accept, noise_source, tree_select
 
-__all__ = ["RWMHState", "RWMHInfo", "TARGET_ACCEPTANCE", "init", "build_kernel", "sampler"]
+__all__ = ["RWMHState", "RWMHInfo", "TARGET_ACCEPTANCE", "init", "build_kernel"]
 
 PyTree = Any
 
@@ -23,7 +23,8 @@ class RWMHState(NamedTuple):
     position
         Current position (a pytree of float arrays).
     logdensity
-        `logdensity_fn(position)`, cached so each step evaluates the target once (at the proposal).
+        `logdensity_fn(position)`, cached so each step evaluates the target once (at the proposal). A target
+        that changes between calls (an energy in training) leaves it stale: re-`init` from the position then.
     """
 
     position: PyTree
@@ -58,19 +59,20 @@ def _check_scale(scale: Any) -> None:
             raise ValueError(f"scale must be positive (a scalar or one value per coordinate), got {scale!r}")
 
 
-def build_kernel(logdensity_fn: Callable[[PyTree], jax.Array], scale: Any = 1.0) -> Callable:
-    """Random-walk Metropolis-Hastings kernel with a free step size.
+def build_kernel(scale: Any = 1.0, noise: str | Callable = "fast") -> Callable:
+    """Random-walk Metropolis-Hastings kernel; the target and step size are given at call time.
 
     Proposal `y = x + step_size * scale * z`, `z ~ N(0, I)`, which is symmetric, so the chain moves to `y`
     with probability `min(1, p(y) / p(x))`.
 
     Args:
-      logdensity_fn: unnormalised log-density of the target, `position -> scalar`.
       scale: per-coordinate proposal scale: a scalar, or a pytree like the position (a diagonal covariance
         `scale**2`); multiplied by the step size.
+      noise: where the proposal noise and the uniform come from (`jgen.mcmc.base.noise_source`).
 
     Returns:
-      `kernel(rng_key, state, step_size) -> (RWMHState, RWMHInfo)`.
+      `kernel(rng_key, state, logdensity_fn, step_size) -> (RWMHState, RWMHInfo)`, one `logdensity_fn`
+      evaluation per call; `logdensity_fn` is the unnormalised log-density `position -> scalar`.
 
     References:
       Metropolis, N. et al. (1953). Equation of state calculations by fast computing machines.
@@ -78,9 +80,12 @@ def build_kernel(logdensity_fn: Callable[[PyTree], jax.Array], scale: Any = 1.0)
     """
     _check_scale(scale)
     scalar_scale = not isinstance(scale, (list, tuple, dict)) and jnp.ndim(scale) == 0
+    draw = noise_source(noise)
 
-    def kernel(rng_key: jax.Array, state: RWMHState, step_size: float) -> tuple[RWMHState, RWMHInfo]:
-        z, u = normal_and_uniform(rng_key, state.position)
+    def kernel(rng_key: jax.Array, state: RWMHState, logdensity_fn: Callable[[PyTree], jax.Array],
+               step_size: float) -> tuple[RWMHState, RWMHInfo]:
+        check_step_size(step_size)
+        z, u = draw(rng_key, state.position)
         if scalar_scale:
             proposal = jax.tree.map(lambda x, n: x + (step_size * scale) * n, state.position, z)
         else:
@@ -91,28 +96,3 @@ def build_kernel(logdensity_fn: Callable[[PyTree], jax.Array], scale: Any = 1.0)
         return new_state, RWMHInfo(acceptance, is_accepted)
 
     return kernel
-
-
-def sampler(logdensity_fn: Callable[[PyTree], jax.Array], step_size: float, scale: Any = 1.0) -> SamplingAlgorithm:
-    """Random-walk Metropolis-Hastings with its step size bound.
-
-    Example:
-      >>> alg = sampler(logdensity_fn, step_size=0.5)
-      >>> state = alg.init(jnp.zeros(2))
-      >>> state, info = jax.jit(alg.step)(jax.random.key(0), state)
-
-    Args:
-      logdensity_fn: unnormalised log-density, `position -> scalar`.
-      step_size: proposal standard deviation (times `scale`), > 0.
-      scale: scalar or per-coordinate pytree scale (see `build_kernel`).
-
-    Returns:
-      `SamplingAlgorithm(init, step)` with `step(rng_key, state) -> (RWMHState, RWMHInfo)`.
-    """
-    check_step_size(step_size)
-    kernel = build_kernel(logdensity_fn, scale)
-
-    def step(rng_key, state):
-        return kernel(rng_key, state, step_size)
-
-    return SamplingAlgorithm(lambda position: init(position, logdensity_fn), step)

@@ -7,9 +7,10 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jgen.mcmc.base import SamplingAlgorithm, check_step_size, normal_and_uniform
+from jgen.mcmc.base import SamplingAlgorithm, check_step_size, noise_source
 
-__all__ = ["SGLDState", "SGLDInfo", "init", "build_kernel", "grad_estimator", "polynomial_schedule", "sampler"]
+__all__ = ["SGLDState", "SGLDInfo", "init", "build_kernel", "grad_estimator", "polynomial_schedule",
+           "minibatch_sampler"]
 
 PyTree = Any
 
@@ -37,8 +38,8 @@ class SGLDInfo(NamedTuple):
     step_size: jax.Array
 
 
-def init(position: PyTree) -> SGLDState:
-    """Initial state at `position`, step 0."""
+def init(position: PyTree, logdensity_fn: Callable | None = None) -> SGLDState:
+    """Initial state at `position`, step 0 (`logdensity_fn` is accepted for the common contract, unused)."""
     return SGLDState(position, jnp.zeros((), jnp.int32))
 
 
@@ -87,8 +88,8 @@ def polynomial_schedule(a: float, b: float = 1.0, gamma: float = 0.55) -> Callab
     return schedule
 
 
-def build_kernel(grad_estimator_fn: Callable[[PyTree, PyTree], PyTree]) -> Callable:
-    """SGLD kernel with a free minibatch and step size.
+def build_kernel(noise: str | Callable = "fast") -> Callable:
+    """SGLD kernel; the gradient estimator, the minibatch and the step size are given at call time.
 
         theta' = theta + h g(theta; batch) + sqrt(2 h) z,     z ~ N(0, I)
 
@@ -96,18 +97,22 @@ def build_kernel(grad_estimator_fn: Callable[[PyTree, PyTree], PyTree]) -> Calla
     samples the posterior only as `h -> 0` (decreasing schedules) and is biased for a fixed `h`.
 
     Args:
-      grad_estimator_fn: `(position, minibatch) -> gradient estimate` (see `grad_estimator`).
+      noise: where the injected noise comes from (`jgen.mcmc.base.noise_source`).
 
     Returns:
-      `kernel(rng_key, state, minibatch, step_size) -> (SGLDState, SGLDInfo)`.
+      `kernel(rng_key, state, grad_estimator_fn, minibatch, step_size) -> (SGLDState, SGLDInfo)` with
+      `grad_estimator_fn(position, minibatch) -> gradient estimate` (see `grad_estimator`).
 
     References:
       Welling, M. and Teh, Y. W. (2011). Bayesian learning via stochastic gradient Langevin dynamics. ICML.
     """
+    draw = noise_source(noise)
 
-    def kernel(rng_key, state: SGLDState, minibatch: PyTree, step_size) -> tuple[SGLDState, SGLDInfo]:
+    def kernel(rng_key, state: SGLDState, grad_estimator_fn: Callable[[PyTree, PyTree], PyTree],
+               minibatch: PyTree, step_size) -> tuple[SGLDState, SGLDInfo]:
+        check_step_size(step_size)
         grad = grad_estimator_fn(state.position, minibatch)
-        z, _ = normal_and_uniform(rng_key, state.position)
+        z, _ = draw(rng_key, state.position)
         noise_scale = jnp.sqrt(2.0 * step_size)
         position = jax.tree.map(lambda x, g, n: x + step_size * g + noise_scale * n, state.position, grad, z)
         return SGLDState(position, state.step + 1), SGLDInfo(jnp.asarray(step_size))
@@ -115,9 +120,10 @@ def build_kernel(grad_estimator_fn: Callable[[PyTree, PyTree], PyTree]) -> Calla
     return kernel
 
 
-def sampler(grad_estimator_fn: Callable[[PyTree, PyTree], PyTree], data: PyTree, batch_size: int,
-            step_size: float | Callable[[jax.Array], jax.Array]) -> SamplingAlgorithm:
-    """SGLD that draws its own minibatches, so it fits `kernel(rng_key, state)` and `sample_chain`.
+def minibatch_sampler(grad_estimator_fn: Callable[[PyTree, PyTree], PyTree], data: PyTree, batch_size: int,
+                      step_size: float | Callable[[jax.Array], jax.Array],
+                      noise: str | Callable = "fast") -> SamplingAlgorithm:
+    """SGLD that draws its own minibatches, so it fits `step(rng_key, state)` and `sample_chain`.
 
     Each step draws `batch_size` indices uniformly with replacement from the `N` rows of `data` (an unbiased
     minibatch), and takes the step size from the schedule at `state.step`.
@@ -127,6 +133,7 @@ def sampler(grad_estimator_fn: Callable[[PyTree, PyTree], PyTree], data: PyTree,
       data: pytree of arrays sharing a leading axis of size `N`.
       batch_size: minibatch size (>= 1).
       step_size: a constant step size or a schedule `step -> step size` (e.g. `polynomial_schedule`).
+      noise: the kernel's noise source (`jgen.mcmc.base.noise_source`).
 
     Returns:
       `SamplingAlgorithm(init, step)` with `step(rng_key, state) -> (SGLDState, SGLDInfo)`.
@@ -146,12 +153,12 @@ def sampler(grad_estimator_fn: Callable[[PyTree, PyTree], PyTree], data: PyTree,
     else:
         check_step_size(step_size)
         schedule = lambda step: jnp.asarray(step_size, jnp.float32)  # noqa: E731
-    kernel = build_kernel(grad_estimator_fn)
+    kernel = build_kernel(noise)
 
     def step(rng_key, state):
         batch_key, noise_key = jax.random.split(rng_key)
         idx = jax.random.randint(batch_key, (batch_size,), 0, data_size)
         minibatch = jax.tree.map(lambda x: x[idx], data)
-        return kernel(noise_key, state, minibatch, schedule(state.step))
+        return kernel(noise_key, state, grad_estimator_fn, minibatch, schedule(state.step))
 
     return SamplingAlgorithm(init, step)

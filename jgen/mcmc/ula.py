@@ -7,9 +7,9 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jgen.mcmc.base import SamplingAlgorithm, check_step_size, normal_and_uniform, tree_sq_norm
+from jgen.mcmc.base import check_step_size, noise_source, tree_sq_norm
 
-__all__ = ["ULAState", "ULAInfo", "init", "build_kernel", "sampler"]
+__all__ = ["ULAState", "ULAInfo", "init", "build_kernel"]
 
 PyTree = Any
 
@@ -41,15 +41,15 @@ class ULAInfo(NamedTuple):
     is_clipped: jax.Array
 
 
-def init(position: PyTree) -> ULAState:
-    """Initial state at `position`."""
+def init(position: PyTree, logdensity_fn: Callable[[PyTree], jax.Array] | None = None) -> ULAState:
+    """Initial state at `position` (`logdensity_fn` is accepted for the common contract and not evaluated)."""
     return ULAState(position)
 
 
-def build_kernel(logdensity_fn: Callable[[PyTree], jax.Array], *, clip_norm: float | None = None,
-                 clip_value: float | None = None, noise_scale: float | None = None,
-                 bounds: tuple[float, float] | None = None) -> Callable:
-    """ULA kernel with gradient clipping and a free step size `h`.
+def build_kernel(*, clip_norm: float | None = None, clip_value: float | None = None,
+                 noise_scale: float | None = None, bounds: tuple[float, float] | None = None,
+                 noise: str | Callable = "fast") -> Callable:
+    """ULA kernel with gradient clipping; the target and the step size `h` are given at call time.
 
         x' = clamp(x + h clip(grad log p(x)) + s z),    z ~ N(0, I),   s = sqrt(2 h) by default
 
@@ -59,15 +59,17 @@ def build_kernel(logdensity_fn: Callable[[PyTree], jax.Array], *, clip_norm: flo
     the step size (as in short-run EBM samplers); then the chain no longer targets `p` itself.
 
     Args:
-      logdensity_fn: `position -> scalar` log-density (for an EBM, `-energy`), differentiable.
       clip_norm: rescale the gradient to this Euclidean norm when it is larger (over all leaves; vmap the
         kernel to clip each sample of a batch separately).
       clip_value: clip each gradient coordinate to `[-clip_value, clip_value]` (applied before `clip_norm`).
       noise_scale: standard deviation of the injected noise; default `sqrt(2 h)`.
       bounds: `(low, high)` to clamp positions to after each step (e.g. pixel range), or None.
+      noise: where the injected noise comes from (`jgen.mcmc.base.noise_source`).
 
     Returns:
-      `kernel(rng_key, state, step_size) -> (ULAState, ULAInfo)`.
+      `kernel(rng_key, state, logdensity_fn, step_size) -> (ULAState, ULAInfo)`, one
+      `jax.value_and_grad(logdensity_fn)` per call; `logdensity_fn` is the differentiable log-density
+      `position -> scalar` (for an EBM, `lambda x: -energy(params, x)`).
 
     References:
       Roberts, G. O. and Tweedie, R. L. (1996). Exponential convergence of Langevin distributions and their
@@ -80,10 +82,12 @@ def build_kernel(logdensity_fn: Callable[[PyTree], jax.Array], *, clip_norm: flo
     if bounds is not None:
         if len(bounds) != 2 or not bounds[0] < bounds[1]:
             raise ValueError(f"bounds must be (low, high) with low < high, got {bounds!r}")
-    value_and_grad = jax.value_and_grad(logdensity_fn)
+    draw = noise_source(noise)
 
-    def kernel(rng_key, state: ULAState, step_size) -> tuple[ULAState, ULAInfo]:
-        logdensity, grad = value_and_grad(state.position)
+    def kernel(rng_key, state: ULAState, logdensity_fn: Callable[[PyTree], jax.Array],
+               step_size) -> tuple[ULAState, ULAInfo]:
+        check_step_size(step_size)
+        logdensity, grad = jax.value_and_grad(logdensity_fn)(state.position)
         grad_norm = jnp.sqrt(tree_sq_norm(grad))
         clipped = grad
         if clip_value is not None:
@@ -93,7 +97,7 @@ def build_kernel(logdensity_fn: Callable[[PyTree], jax.Array], *, clip_norm: flo
             factor = jnp.minimum(1.0, clip_norm / jnp.maximum(norm, jnp.finfo(norm.dtype).tiny))
             clipped = jax.tree.map(lambda g: g * factor, clipped)
         is_clipped = jnp.sqrt(tree_sq_norm(jax.tree.map(jnp.subtract, clipped, grad))) > 0
-        z, _ = normal_and_uniform(rng_key, state.position)
+        z, _ = draw(rng_key, state.position)
         scale = jnp.sqrt(2.0 * step_size) if noise_scale is None else noise_scale
         position = jax.tree.map(lambda x, g, n: x + step_size * g + scale * n, state.position, clipped, z)
         if bounds is not None:
@@ -101,18 +105,3 @@ def build_kernel(logdensity_fn: Callable[[PyTree], jax.Array], *, clip_norm: flo
         return ULAState(position), ULAInfo(logdensity, grad_norm, is_clipped)
 
     return kernel
-
-
-def sampler(logdensity_fn: Callable[[PyTree], jax.Array], step_size: float, **kwargs) -> SamplingAlgorithm:
-    """ULA with its step size bound; `kwargs` are `build_kernel`'s clipping/noise/bounds options.
-
-    Returns:
-      `SamplingAlgorithm(init, step)` with `step(rng_key, state) -> (ULAState, ULAInfo)`.
-    """
-    check_step_size(step_size)
-    kernel = build_kernel(logdensity_fn, **kwargs)
-
-    def step(rng_key, state):
-        return kernel(rng_key, state, step_size)
-
-    return SamplingAlgorithm(init, step)

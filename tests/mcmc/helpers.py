@@ -37,3 +37,8 @@ def assert_quartic_chains(samples, dim):
     assert_within_mcse(x**2, m2, what=f"E[x^2], d={dim}")
     assert_within_mcse(x**4, m4, what=f"E[x^4], d={dim}")
     assert np.all(mcmc.rhat(x) < 1.05)
+
+
+#: Every kernel whose target is a log-density passed at call time: name -> (module, build_kernel options).
+#: A generic test over this registry covers each (add a kernel: one line).
+KERNELS = {"rwmh": (mcmc.rwmh, {}), "mala": (mcmc.mala, {}), "ula": (mcmc.ula, {"clip_norm": 100.0})}

@@ -1,5 +1,8 @@
 """sample_chain: shapes, thinning without storing skipped steps, adaptation, compile-once, bad input."""
 
+import warnings
+
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,7 +22,7 @@ def std_normal(x):
 
 @pytest.fixture(scope="module")
 def rw():
-    return rwmh.sampler(std_normal, 0.8)
+    return mcmc.as_sampler(rwmh, std_normal, 0.8)
 
 
 def test_shapes_single_and_many_chains(rw):
@@ -62,9 +65,12 @@ def test_info_mean_is_the_accepted_fraction(rw):
 @pytest.mark.parametrize("module,initial", [(rwmh, 3.0), (mala, 1e-3)])
 def test_adaptation_reaches_target_acceptance(module, initial):
     positions = jax.random.normal(jax.random.key(0), (16, DIM))
-    out = mcmc.sample_chain(module.build_kernel(std_normal), init_batch(module, std_normal, positions), 2000,
-                            jax.random.key(1), num_chains=16, warmup=1000, step_size=initial,
-                            target_accept=module.TARGET_ACCEPTANCE)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = mcmc.sample_chain(module.build_kernel(), init_batch(module, std_normal, positions), 2000,
+                                jax.random.key(1), logdensity_fn=std_normal, num_chains=16, warmup=1000,
+                                step_size=initial, target_accept=module.TARGET_ACCEPTANCE)
+    assert not [w for w in caught if "shrank the step size" in str(w.message)]
     accept = float(out.info_mean.acceptance_rate.mean())
     assert abs(accept - module.TARGET_ACCEPTANCE) < 0.05, (accept, float(out.step_size))
     assert abs(float(out.info_mean.is_accepted.mean()) - module.TARGET_ACCEPTANCE) < 0.05
@@ -73,11 +79,11 @@ def test_adaptation_reaches_target_acceptance(module, initial):
 
 def test_fixed_step_size_kernel_without_adaptation():
     positions = jnp.zeros((4, 3))
-    kernel = rwmh.build_kernel(gaussian_logdensity)
+    kernel = rwmh.build_kernel()
     small = mcmc.sample_chain(kernel, init_batch(rwmh, gaussian_logdensity, positions), 200, jax.random.key(0),
-                              num_chains=4, step_size=0.01)
+                              logdensity_fn=gaussian_logdensity, num_chains=4, step_size=0.01)
     big = mcmc.sample_chain(kernel, init_batch(rwmh, gaussian_logdensity, positions), 200, jax.random.key(0),
-                            num_chains=4, step_size=5.0)
+                            logdensity_fn=gaussian_logdensity, num_chains=4, step_size=5.0)
     assert float(small.step_size) == pytest.approx(0.01)
     assert small.info_mean.acceptance_rate.mean() > big.info_mean.acceptance_rate.mean()
 
@@ -89,18 +95,54 @@ def test_compiles_once_per_kernel():
         traces.append(1)
         return std_normal(x)
 
-    kernel = mala.build_kernel(logdensity)
+    kernel = mala.build_kernel()
     positions = jnp.zeros((4, 3))
     states = jax.vmap(lambda x: mala.init(x, std_normal))(positions)
-    mcmc.sample_chain(kernel, states, 50, jax.random.key(0), num_chains=4, warmup=10, step_size=0.1,
-                      target_accept=0.574, thin=5)
+    mcmc.sample_chain(kernel, states, 50, jax.random.key(0), logdensity_fn=logdensity, num_chains=4, warmup=10,
+                      step_size=0.1, target_accept=0.574, thin=5)
     first = len(traces)
     assert first >= 1
     for i in range(3):  # new keys, new initial values, new step sizes: no retracing
         states = jax.vmap(lambda x: mala.init(x, std_normal))(positions + i)
-        mcmc.sample_chain(kernel, states, 50, jax.random.key(i + 1), num_chains=4, warmup=10,
-                          step_size=0.1 * (i + 1), target_accept=0.574, thin=5)
+        mcmc.sample_chain(kernel, states, 50, jax.random.key(i + 1), logdensity_fn=logdensity, num_chains=4,
+                          warmup=10, step_size=0.1 * (i + 1), target_accept=0.574, thin=5)
     assert len(traces) == first
+
+
+def test_energy_with_new_parameters_in_a_jitted_training_step_compiles_once():
+    """The EBM pattern: `logdensity_fn = lambda x: -energy(params, x)` inside a jitted step whose `params`
+    change every call; persistent short-run ULA chains (clipped gradient, own noise scale, data range)."""
+    kernel = mcmc.ula.build_kernel(clip_norm=50.0, noise_scale=0.05, bounds=(-1.0, 1.0))
+
+    def energy(params, x):
+        return 0.5 * jnp.sum((x - params) ** 2) / 0.1**2
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def negatives(params, positions, key):
+        logdensity_fn = lambda x: -energy(params, x)  # noqa: E731
+        out = mcmc.sample_chain(kernel, jax.vmap(mcmc.ula.init)(positions), 10, key, logdensity_fn=logdensity_fn,
+                                num_chains=8, step_size=2e-3, progress=False)
+        return out.final_state.position
+
+    positions = jnp.zeros((8, 2))
+    for i in range(100):
+        params = jnp.array([0.5, -2.0]) * (i + 1) / 100  # the second coordinate leaves the data range
+        positions = negatives(params, positions, jax.random.key(i))
+    mean = np.asarray(positions).mean(0)
+    assert abs(mean[0] - 0.5) < 0.1 and np.all(np.asarray(positions)[:, 1] == -1.0)
+
+
+def test_warmup_whose_step_size_collapses_warns_with_the_numbers():
+    def needle(x):  # a target 1e6 times narrower than the initial step size
+        return -0.5 * jnp.sum((x / 1e-6) ** 2)
+
+    states = init_batch(rwmh, needle, jnp.zeros((4, 2)))
+    with pytest.warns(RuntimeWarning, match=r"shrank the step size from 1 to \d.*e-0\d .* times smaller"):
+        out = mcmc.sample_chain(rwmh.build_kernel(), states, 20, jax.random.key(0), logdensity_fn=needle,
+                                num_chains=4, warmup=300, step_size=1.0, target_accept=rwmh.TARGET_ACCEPTANCE,
+                                progress=False)
+    assert float(out.step_size) < 1e-4
 
 
 def test_raw_uint32_keys(rw):
@@ -121,11 +163,13 @@ def test_bad_arguments(rw):
     with pytest.raises(ValueError, match="needs step_size"):
         mcmc.sample_chain(rw.step, states, 10, key, num_chains=4, warmup=5, target_accept=0.3)
     with pytest.raises(ValueError, match="warmup > 0"):
-        mcmc.sample_chain(rwmh.build_kernel(std_normal), states, 10, key, num_chains=4, step_size=0.1,
-                          target_accept=0.3)
+        mcmc.sample_chain(rwmh.build_kernel(), states, 10, key, logdensity_fn=std_normal, num_chains=4,
+                          step_size=0.1, target_accept=0.3)
     with pytest.raises(ValueError, match="target_accept must be in"):
-        mcmc.sample_chain(rwmh.build_kernel(std_normal), states, 10, key, num_chains=4, step_size=0.1, warmup=2,
-                          target_accept=1.5)
+        mcmc.sample_chain(rwmh.build_kernel(), states, 10, key, logdensity_fn=std_normal, num_chains=4,
+                          step_size=0.1, warmup=2, target_accept=1.5)
     with pytest.raises(ValueError, match="acceptance_rate field"):
-        mcmc.sample_chain(mcmc.ula.build_kernel(std_normal), jax.vmap(mcmc.ula.init)(jnp.zeros((4, 3))), 10, key,
-                          num_chains=4, step_size=0.1, warmup=2, target_accept=0.5)
+        mcmc.sample_chain(mcmc.ula.build_kernel(), jax.vmap(mcmc.ula.init)(jnp.zeros((4, 3))), 10, key,
+                          logdensity_fn=std_normal, num_chains=4, step_size=0.1, warmup=2, target_accept=0.5)
+    with pytest.raises(TypeError, match="logdensity_fn must be a function"):
+        mcmc.sample_chain(rwmh.build_kernel(), states, 10, key, logdensity_fn=1.0, num_chains=4, step_size=0.1)

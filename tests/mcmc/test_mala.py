@@ -13,16 +13,17 @@ from jgen.mcmc.targets import quartic_logdensity
 from .helpers import MU, SIGMA, assert_quartic_chains, assert_within_mcse, gaussian_logdensity, init_batch
 
 
-def test_acceptance_is_the_metropolis_hastings_ratio():
+@pytest.mark.parametrize("noise", sorted(base.NOISE_SOURCES))
+def test_acceptance_is_the_metropolis_hastings_ratio(noise):
     """Detailed balance: acceptance = min(1, p(y) q(x|y) / (p(x) q(y|x))), q(.|x) = N(x + h grad, 2h I)."""
-    kernel = jax.jit(mala.build_kernel(quartic_logdensity))
+    kernel = jax.jit(mala.build_kernel(noise=noise), static_argnums=2)
     grad = jax.grad(quartic_logdensity)
     h = 0.15
     for i in range(20):
         key = jax.random.key(i)
         x = jnp.asarray(0.6 * np.random.default_rng(i).standard_normal(3), jnp.float32)
-        state, info = kernel(key, mala.init(x, quartic_logdensity), h)
-        z, u = base.normal_and_uniform(key, x)
+        state, info = kernel(key, mala.init(x, quartic_logdensity), quartic_logdensity, h)
+        z, u = base.noise_source(noise)(key, x)
         y = x + h * grad(x) + jnp.sqrt(2 * h) * z
         x64, y64 = np.asarray(x, np.float64), np.asarray(y, np.float64)
 
@@ -43,19 +44,19 @@ def test_acceptance_is_the_metropolis_hastings_ratio():
 
 def test_gaussian_moments():
     positions = jnp.asarray(MU + SIGMA * np.random.default_rng(0).standard_normal((8, 3)), jnp.float32)
-    out = mcmc.sample_chain(mala.build_kernel(gaussian_logdensity), init_batch(mala, gaussian_logdensity, positions),
-                            4000, jax.random.key(1), num_chains=8, warmup=500, step_size=0.1,
+    out = mcmc.sample_chain(mala.build_kernel(), init_batch(mala, gaussian_logdensity, positions), 4000,
+                            jax.random.key(1), logdensity_fn=gaussian_logdensity, num_chains=8, warmup=500, step_size=0.1,
                             target_accept=mala.TARGET_ACCEPTANCE)
     x = np.asarray(out.samples)
     assert_within_mcse(x, MU, what="mean")
     assert_within_mcse((x - MU) ** 2, SIGMA**2, what="variance")
 
 
-@pytest.mark.parametrize("dim", [1, 2])
-def test_quartic_moments_within_4_mcse(dim):
+@pytest.mark.parametrize("dim,noise", [(1, "fast"), (2, "fast"), (2, "jax")])
+def test_quartic_moments_within_4_mcse(dim, noise):
     positions = 0.5 * jax.random.normal(jax.random.key(dim), (8, dim))
-    out = mcmc.sample_chain(mala.build_kernel(quartic_logdensity), init_batch(mala, quartic_logdensity, positions),
-                            4000, jax.random.key(2), num_chains=8, warmup=500, step_size=0.1,
+    out = mcmc.sample_chain(mala.build_kernel(noise=noise), init_batch(mala, quartic_logdensity, positions), 4000,
+                            jax.random.key(2), logdensity_fn=quartic_logdensity, num_chains=8, warmup=500, step_size=0.1,
                             target_accept=mala.TARGET_ACCEPTANCE)
     assert_quartic_chains(out.samples, dim)
 
@@ -67,8 +68,8 @@ def test_nan_proposals_are_rejected_never_propagated():
         return -0.5 * jnp.sum(x**2) + 0.0 * jnp.sum(jnp.sqrt(1.0 - x))
 
     positions = jnp.full((8, 1), -0.5)
-    out = mcmc.sample_chain(mala.build_kernel(logdensity), init_batch(mala, logdensity, positions), 4000,
-                            jax.random.key(0), num_chains=8, step_size=0.5,
+    out = mcmc.sample_chain(mala.build_kernel(), init_batch(mala, logdensity, positions), 4000,
+                            jax.random.key(0), logdensity_fn=logdensity, num_chains=8, step_size=0.5,
                             transform=lambda s: (s.position, s.logdensity, s.logdensity_grad))
     x, logp, grad = (np.asarray(a) for a in out.samples)
     assert np.all(np.isfinite(x)) and np.all(np.isfinite(logp)) and np.all(np.isfinite(grad))
@@ -79,9 +80,12 @@ def test_nan_proposals_are_rejected_never_propagated():
 
 
 def test_plus_infinity_is_rejected():
-    kernel = mala.build_kernel(lambda x: jnp.where(x[0] > 0.5, jnp.inf, -0.5 * jnp.sum(x**2)))
+    def spiked(x):
+        return jnp.where(x[0] > 0.5, jnp.inf, -0.5 * jnp.sum(x**2))
+
     state = mala.init(jnp.zeros(1), lambda x: -0.5 * jnp.sum(x**2))
-    states, infos = jax.vmap(kernel, (0, None, None))(jax.random.split(jax.random.key(0), 500), state, 1.0)
+    step = jax.vmap(lambda k: mala.build_kernel()(k, state, spiked, 1.0))
+    states, infos = step(jax.random.split(jax.random.key(0), 500))
     proposed_far = np.asarray(infos.acceptance_rate) == 0.0
     assert proposed_far.any() and np.all(np.asarray(states.position) <= 0.5)
 
@@ -89,7 +93,7 @@ def test_plus_infinity_is_rejected():
 def test_step_jits_once():
     import chex
 
-    alg = mala.sampler(quartic_logdensity, 0.1)
+    alg = mcmc.as_sampler(mala, quartic_logdensity, 0.1)
     step = jax.jit(chex.assert_max_traces(alg.step, n=1))
     state = alg.init(jnp.zeros(2))
     for i in range(3):

@@ -1,4 +1,4 @@
-"""Random draws and the Metropolis test shared by the kernels (jgen.mcmc.base)."""
+"""Noise sources, the Metropolis test and as_sampler, shared by the kernels (jgen.mcmc.base)."""
 
 import jax
 import jax.numpy as jnp
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jgen.mcmc import base
+from jgen.mcmc import base, mala, rwmh
 
 
 @pytest.mark.parametrize("key,counter,expected", [
@@ -56,17 +56,40 @@ def test_sincos_2pi_accuracy():
     assert np.abs(np.asarray(s) - np.sin(angle)).max() < 2e-7
 
 
-def test_normal_and_uniform_distribution_and_structure():
+@pytest.mark.parametrize("noise", sorted(base.NOISE_SOURCES))
+def test_noise_sources_give_standard_normals_and_uniforms(noise):
+    draw = base.noise_source(noise)
     like = {"a": jnp.zeros((2, 3)), "b": jnp.zeros(4)}
     keys = jax.random.split(jax.random.key(7), 4000)
-    noise, u = jax.vmap(lambda k: base.normal_and_uniform(k, like))(keys)
-    assert noise["a"].shape == (4000, 2, 3) and noise["b"].shape == (4000, 4) and u.shape == (4000,)
-    z = np.concatenate([np.asarray(noise["a"]).reshape(4000, -1), np.asarray(noise["b"])], 1)
+    z, u = jax.vmap(lambda k: draw(k, like))(keys)
+    assert z["a"].shape == (4000, 2, 3) and z["b"].shape == (4000, 4) and u.shape == (4000,)
+    assert z["a"].dtype == jnp.float32 and u.dtype == jnp.float32
+    z = np.concatenate([np.asarray(z["a"]).reshape(4000, -1), np.asarray(z["b"])], 1)
     assert stats.kstest(z.ravel(), "norm").pvalue > 1e-3
-    np.testing.assert_allclose(np.cov(z.T), np.eye(10), atol=0.07)
-    assert stats.kstest(np.asarray(u), "uniform").pvalue > 1e-3
+    np.testing.assert_allclose(np.cov(z.T), np.eye(10), atol=0.07)  # unit variances, uncorrelated leaves
+    np.testing.assert_allclose(z.mean(0), 0.0, atol=0.07)
+    u = np.asarray(u)
+    assert u.min() >= 0.0 and u.max() < 1.0 and stats.kstest(u, "uniform").pvalue > 1e-3
+    assert abs(np.corrcoef(u, z[:, 0])[0, 1]) < 0.07  # the uniform is independent of the noise
     with pytest.raises(TypeError, match="floating point"):
-        base.normal_and_uniform(keys[0], jnp.zeros(3, jnp.int32))
+        draw(keys[0], jnp.zeros(3, jnp.int32))
+
+
+def test_jax_noise_is_jax_random_exactly():
+    key = jax.random.key(3)
+    like = {"a": jnp.zeros((2, 3)), "b": jnp.zeros(4, jnp.float16)}
+    z, u = base.jax_normal_and_uniform(key, like)
+    ka, kb, ku = jax.random.split(key, 3)  # one key per leaf in tree order, the last for the uniform
+    np.testing.assert_array_equal(z["a"], jax.random.normal(ka, (2, 3)))
+    np.testing.assert_array_equal(z["b"], jax.random.normal(kb, (4,), jnp.float16))
+    np.testing.assert_array_equal(u, jax.random.uniform(ku, (), jnp.float32))
+
+
+def test_noise_source_names_the_choices():
+    assert base.noise_source("fast") is base.fast_normal_and_uniform
+    assert base.noise_source(base.jax_normal_and_uniform) is base.jax_normal_and_uniform
+    with pytest.raises(ValueError, match=r"noise must be one of \['fast', 'jax'\]"):
+        base.noise_source("numpy")
 
 
 def test_metropolis_accept_rejects_nan_and_minus_inf():
@@ -88,3 +111,21 @@ def test_check_step_size():
             base.check_step_size(bad)
     base.check_step_size(0.1)
     jax.jit(lambda h: base.check_step_size(h) or h)(0.1)  # tracers pass
+
+
+def test_as_sampler_binds_the_kernel():
+    def logdensity(x):
+        return -0.5 * jnp.sum(x**2)
+
+    alg = base.as_sampler(rwmh, logdensity, 0.7, scale=2.0, noise="jax")
+    state = alg.init(jnp.ones(3))
+    np.testing.assert_allclose(state.logdensity, -1.5)
+    key = jax.random.key(4)
+    bound = alg.step(key, state)
+    direct = rwmh.build_kernel(scale=2.0, noise="jax")(key, rwmh.init(jnp.ones(3), logdensity), logdensity, 0.7)
+    for a, b in zip(jax.tree.leaves(bound), jax.tree.leaves(direct)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="step_size"):
+        base.as_sampler(mala, logdensity, 0.0)
+    with pytest.raises(TypeError, match="kernel module"):
+        base.as_sampler(logdensity, logdensity, 0.1)

@@ -1,12 +1,13 @@
 """SGLD: the gradient estimator is unbiased, and the chain recovers a conjugate Gaussian posterior."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jgen import mcmc
-from jgen.mcmc import sgld
+from jgen.mcmc import base, sgld
 
 N_DATA, PRIOR_SD, NOISE_SD = 400, 10.0, 1.0
 
@@ -40,10 +41,23 @@ def test_grad_estimator_is_unbiased(data):
     np.testing.assert_allclose(singles.mean(0), full, rtol=1e-4)
 
 
+def test_kernel_takes_the_estimator_and_minibatch_at_call_time(data):
+    """One compiled kernel, two minibatches: each step is theta + h g(theta; batch) + sqrt(2 h) z exactly."""
+    estimate = sgld.grad_estimator(logprior, loglik, N_DATA)
+    kernel = jax.jit(chex.assert_max_traces(sgld.build_kernel(noise="jax"), n=1), static_argnums=2)
+    state, key, h = sgld.init(jnp.array([0.3, -0.2])), jax.random.key(0), 1e-3
+    for batch in (data[:40], data[40:80]):
+        new, info = kernel(key, state, estimate, batch, h)
+        z, _ = base.jax_normal_and_uniform(key, state.position)
+        expected = state.position + h * estimate(state.position, batch) + np.sqrt(2 * h) * z
+        np.testing.assert_allclose(new.position, expected, rtol=1e-5)
+        assert int(new.step) == 1 and float(info.step_size) == pytest.approx(h)
+
+
 def test_recovers_conjugate_posterior_mean(data):
     post_mean, post_sd = exact_posterior(data)
-    alg = sgld.sampler(sgld.grad_estimator(logprior, loglik, N_DATA), data, batch_size=40,
-                       step_size=sgld.polynomial_schedule(1e-3, b=10.0, gamma=0.55))
+    alg = sgld.minibatch_sampler(sgld.grad_estimator(logprior, loglik, N_DATA), data, batch_size=40,
+                                 step_size=sgld.polynomial_schedule(1e-3, b=10.0, gamma=0.55))
     states = jax.vmap(alg.init)(jnp.zeros((8, 2)))
     out = mcmc.sample_chain(alg.step, states, 4000, jax.random.key(1), num_chains=8, warmup=1000, thin=4)
     x = np.asarray(out.samples)
@@ -66,8 +80,8 @@ def test_polynomial_schedule_values():
 def test_bad_arguments(data):
     est = sgld.grad_estimator(logprior, loglik, N_DATA)
     with pytest.raises(ValueError, match="leading"):
-        sgld.sampler(est, {"x": data, "y": data[:10]}, 10, 1e-3)
+        sgld.minibatch_sampler(est, {"x": data, "y": data[:10]}, 10, 1e-3)
     with pytest.raises(ValueError, match="batch_size"):
-        sgld.sampler(est, data, 0, 1e-3)
+        sgld.minibatch_sampler(est, data, 0, 1e-3)
     with pytest.raises(ValueError, match="data_size"):
         sgld.grad_estimator(logprior, loglik, 0)
