@@ -9,14 +9,7 @@ factorised by the chain rule, with no independence assumption:
 and every conditional is a free table entry. Pixel ``k`` has ``2^(k-1)`` contexts, so the model has
 ``2^n - 1`` parameters.
 
-**Table conventions** (a Python list of arrays, as in the exercise; entry index ``k`` is 0-based):
-
-* *probability of one* (the exercise's format, default): entry ``k`` has shape ``(2,) * k`` and is
-  indexed ``[x_1][x_2]...[x_k]``; its value is ``p(x_{k+1} = 1 | x_1..x_k)``. Entry 0 is a scalar,
-  shape ``()`` or ``(1,)``, holding ``p(x_1 = 1)``. Values must lie in ``[0, 1]``.
-* *full conditional*: entry ``k`` has shape ``(2,) * (k + 1)``, indexed ``[x_1]...[x_k][x_{k+1}]``,
-  holding the whole distribution ``p(x_{k+1} | x_1..x_k)`` (sums to one over the last axis). It is
-  recognised by entry 0 having shape ``(2,)``.
+Tables in the exercise's nested-list formats are read and written by :mod:`jgen.autoregressive.cpt_io`.
 
 **Flat layout.** Internally the tables are concatenated (each C-order raveled) into one vector
 ``probs [2^n - 1]`` of ``p(x_{k+1} = 1 | context)``. This is a binary heap: the entry for pixel
@@ -38,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import math
-import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -48,10 +40,6 @@ __all__ = [
     "MAX_PIXELS",
     "num_pixels",
     "table_memory_bytes",
-    "tables_to_flat",
-    "flat_to_tables",
-    "load_cpts",
-    "save_cpts",
     "context_nodes",
     "fit_counts",
     "sample",
@@ -94,132 +82,6 @@ def num_pixels(probs) -> int:
     return n
 
 
-def _check_probabilities(values: np.ndarray, what: str) -> None:
-    if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
-        raise ValueError(f"{what} must hold real numbers, got dtype {values.dtype}")
-    bad = ~np.isfinite(values) | (values < 0) | (values > 1)
-    if np.any(bad):
-        idx = np.argwhere(bad)[0]
-        raise ValueError(f"{what} must hold probabilities in [0, 1]; found {values[tuple(idx)]!r} at index {tuple(idx)}")
-
-
-def tables_to_flat(tables, *, atol: float = 1e-5) -> np.ndarray:
-    """Validates a list of CPTs (either convention, see module docstring) and flattens it.
-
-    Args:
-      tables: list of ``n`` arrays; entry ``k`` of shape ``(2,) * k`` (probability of one; entry 0
-        of shape ``()`` or ``(1,)``) or ``(2,) * (k + 1)`` (full conditionals).
-      atol: tolerance for full conditionals summing to one over their last axis.
-
-    Returns:
-      ``probs [2^n - 1]`` float32 in heap order: ``p(x_{k+1} = 1 | x_1..x_k)`` at ``2^k - 1 + c``.
-
-    Raises:
-      ValueError: naming the offending entry, its shape and the expected shape, or a value outside
-        ``[0, 1]``.
-    """
-    if isinstance(tables, np.ndarray) or not isinstance(tables, (list, tuple)):
-        raise ValueError(f"CPTs must be a list of arrays (entry k of shape (2,)*k), got {type(tables).__name__}")
-    if len(tables) == 0:
-        raise ValueError("CPT list is empty; expected one table per pixel")
-    if len(tables) > 30:
-        raise ValueError(f"got {len(tables)} CPT entries; at most 30 pixels are supported (int32 heap indices)")
-    arrays = []
-    for k, t in enumerate(tables):
-        try:
-            arrays.append(np.asarray(t, dtype=np.float64))
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"CPT entry {k} is not a numeric array ({type(t).__name__}): {err}") from None
-    full = arrays[0].shape == (2,)
-    flat = []
-    for k, t in enumerate(arrays):
-        ctx = "".join(f"[x{j + 1}]" for j in range(k))
-        if full:
-            want = (2,) * (k + 1)
-            if t.shape != want:
-                raise ValueError(
-                    f"CPT entry {k} has shape {t.shape}, but the full-conditional convention (entry 0 of shape (2,)) "
-                    f"expects (2,)*{k + 1} = {want}, indexed {ctx}[x{k + 1}] giving p(x{k + 1} | x1..x{k})")
-            _check_probabilities(t, f"CPT entry {k}")
-            sums = t.sum(axis=-1)
-            if not np.allclose(sums, 1.0, atol=atol):
-                raise ValueError(f"CPT entry {k} (full-conditional convention) must sum to 1 over its last axis "
-                                 f"(the value of x{k + 1}); sums range over [{sums.min()}, {sums.max()}]")
-            flat.append(t[..., 1].ravel())
-        else:
-            want = (2,) * k
-            if k == 0 and t.shape in ((), (1,)):
-                flat.append(t.reshape(1))
-                _check_probabilities(t, "CPT entry 0 (p(x1 = 1))")
-                continue
-            if t.shape != want:
-                expected = "() or (1,)" if k == 0 else f"(2,)*{k} = {want}"
-                raise ValueError(
-                    f"CPT entry {k} has shape {t.shape}, expected {expected}: entry k is indexed {ctx or '(scalar)'} "
-                    f"and gives p(x{k + 1} = 1 | x1..x{k}) (probability-of-one convention)")
-            _check_probabilities(t, f"CPT entry {k}")
-            flat.append(t.ravel())
-    return np.concatenate(flat).astype(np.float32)
-
-
-def flat_to_tables(probs) -> list[np.ndarray]:
-    """Inverse of :func:`tables_to_flat`: entry ``k`` of shape ``(2,) * k`` (entry 0 of shape ``()``)."""
-    probs = np.asarray(probs)
-    n = num_pixels(probs)
-    return [probs[2**k - 1: 2 ** (k + 1) - 1].reshape((2,) * k) for k in range(n)]
-
-
-def load_cpts(path) -> np.ndarray:
-    """Loads CPTs from a pickle (exercise format) or ``.npz`` and returns the flat table.
-
-    * ``.pkl`` / ``.pickle``: a pickled list of arrays in either convention (module docstring), read
-      with the restricted :func:`jgen.data.safe_pickle.load_numpy_pickle` (numpy arrays and plain
-      containers only).
-    * ``.npz``: either one key ``probs`` holding the flat table, or keys ``cpt_0, cpt_1, ...``.
-
-    Returns:
-      ``probs [2^n - 1]`` float32 (see :func:`tables_to_flat`).
-    """
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"CPT file {path} does not exist")
-    suffix = path.suffix.lower()
-    if suffix in (".pkl", ".pickle"):
-        from jgen.data.safe_pickle import load_numpy_pickle
-
-        return tables_to_flat(load_numpy_pickle(path))
-    if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            if "probs" in z.files:
-                probs = z["probs"].astype(np.float32)
-                num_pixels(probs)
-                _check_probabilities(probs, f"{path}: probs")
-                return probs
-            num = len([k for k in z.files if k.startswith("cpt_")])
-            if num == 0:
-                raise ValueError(f"{path}: expected key 'probs' or keys cpt_0, cpt_1, ...; got {z.files}")
-            return tables_to_flat([z[f"cpt_{k}"] for k in range(num)])
-    raise ValueError(f"unsupported CPT file suffix {suffix!r} for {path}; expected .pkl, .pickle or .npz")
-
-
-def save_cpts(path, probs) -> pathlib.Path:
-    """Writes CPTs as a pickle (list of arrays, probability-of-one convention) or ``.npz`` (``probs``)."""
-    import pickle
-
-    path = pathlib.Path(path)
-    probs = np.asarray(probs, np.float32)
-    num_pixels(probs)
-    suffix = path.suffix.lower()
-    if suffix in (".pkl", ".pickle"):
-        with open(path, "wb") as f:
-            pickle.dump(flat_to_tables(probs), f, protocol=4)
-    elif suffix == ".npz":
-        np.savez(path, probs=probs)
-    else:
-        raise ValueError(f"unsupported CPT file suffix {suffix!r} for {path}; expected .pkl, .pickle or .npz")
-    return path
-
-
 def _flatten_binary(x, what: str = "x"):
     """``[batch, *event] -> [batch, n]``; checks the leading batch axis exists."""
     if x.ndim < 2:
@@ -244,13 +106,13 @@ def context_nodes(x) -> jax.Array:
     return (1 << k) - 1 + prefix
 
 
-def fit_counts(x, *, alpha: float = 1.0, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Maximum-likelihood CPTs by counting, with Laplace (add-``alpha``) smoothing.
+def fit_counts(x, *, smoothing: float = 1.0, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Maximum-likelihood CPTs by counting, with Laplace (additive) smoothing.
 
-    ``p(x_{k+1} = 1 | c) = (N_1(c) + alpha) / (N(c) + 2 alpha)`` where ``N(c)`` counts training
+    ``p(x_{k+1} = 1 | c) = (N_1(c) + smoothing) / (N(c) + 2 smoothing)`` where ``N(c)`` counts training
     vectors whose first ``k`` pixels equal the context ``c`` and ``N_1(c)`` those of them with pixel
-    ``k + 1`` on. Unseen contexts get ``1/2`` (for ``alpha > 0``), so held-out data never has zero
-    probability. ``alpha = 0`` is plain maximum likelihood (unseen contexts are then set to 1/2).
+    ``k + 1`` on. Unseen contexts get ``1/2`` (for ``smoothing > 0``), so held-out data never has zero
+    probability. ``smoothing = 0`` is plain maximum likelihood (unseen contexts are then set to 1/2).
 
     Only visited contexts are counted (at most ``batch * n`` of them), so besides the output the
     memory is ``O(batch * n)``.
@@ -258,14 +120,14 @@ def fit_counts(x, *, alpha: float = 1.0, max_pixels: int = MAX_PIXELS) -> np.nda
     Args:
       x: binary data ``[batch, n]`` or images ``[batch, height, width]`` (flattened row-major), values
         in ``{0, 1}`` (bool or integer).
-      alpha: Laplace pseudo-count per outcome, ``>= 0``.
+      smoothing: Laplace pseudo-count per outcome, ``>= 0``.
       max_pixels: refuse more pixels than this (the table has ``2^n - 1`` entries).
 
     Returns:
       ``probs [2^n - 1]`` float32 in heap order (see module docstring).
 
     Raises:
-      ValueError: non-binary data, negative ``alpha``, or ``n > max_pixels`` (naming the memory needed).
+      ValueError: non-binary data, negative ``smoothing``, or ``n > max_pixels`` (naming the memory needed).
     """
     x = np.asarray(x)
     x = _flatten_binary(x)
@@ -273,8 +135,8 @@ def fit_counts(x, *, alpha: float = 1.0, max_pixels: int = MAX_PIXELS) -> np.nda
         raise ValueError("need at least one training vector, got batch size 0")
     if not np.all((x == 0) | (x == 1)):
         raise ValueError(f"x must be binary (values 0/1), found values {np.unique(x)[:6]}")
-    if not alpha >= 0:
-        raise ValueError(f"alpha must be a non-negative pseudo-count, got {alpha}")
+    if not smoothing >= 0:
+        raise ValueError(f"smoothing must be a non-negative pseudo-count, got {smoothing}")
     n = x.shape[1]
     _check_num_pixels(n, max_pixels)
     nodes = np.asarray(context_nodes(x)).ravel()
@@ -283,12 +145,12 @@ def fit_counts(x, *, alpha: float = 1.0, max_pixels: int = MAX_PIXELS) -> np.nda
     total = np.bincount(inverse, minlength=visited.size)
     num_one = np.bincount(inverse, weights=ones, minlength=visited.size)
     probs = np.full(2**n - 1, 0.5, np.float32)
-    probs[visited] = (num_one + alpha) / (total + 2 * alpha)
+    probs[visited] = (num_one + smoothing) / (total + 2 * smoothing)
     return probs
 
 
 @functools.partial(jax.jit, static_argnames=("num_samples",))
-def sample(key: jax.Array, probs: jax.Array, num_samples: int) -> jax.Array:
+def sample(probs: jax.Array, key: jax.Array, num_samples: int) -> jax.Array:
     """Draws ``num_samples`` binary vectors from the CPT model (ancestral sampling).
 
     A ``lax.scan`` over the ``n`` pixels, vectorised over samples: each sample carries its heap index
@@ -296,8 +158,8 @@ def sample(key: jax.Array, probs: jax.Array, num_samples: int) -> jax.Array:
     ``2 * node + 1 + x_k``.
 
     Args:
+      probs: flat table ``[2^n - 1]`` (from :func:`fit_counts` or :func:`jgen.autoregressive.cpt_io.tables_to_flat`).
       key: PRNG key.
-      probs: flat table ``[2^n - 1]`` (from :func:`fit_counts`, :func:`tables_to_flat`, ...).
       num_samples: number of samples (static).
 
     Returns:
