@@ -1,13 +1,12 @@
 """An LSTM trained on 5x5 letters: exact held-out likelihood next to the conditional probability table.
 
-The 5x5 binary letters of `cpt_letters` (Binary Alphadigits A-Z through `jgen.data.preprocess.letters_5x5`)
-are read in raster order by an LSTM (`jgen.autoregressive.lstm`) that predicts each pixel from the previous
-ones, trained by teacher forcing on the exact log-likelihood. The train/test split is the CPT experiment's,
-taken from the same function (`experiments.cpt_letters.load_letter_split`: per letter, a fixed permutation
-with seed 0 holds out 20%), and checked against the CPT run's saved indices when that run is present. A
-tenth of the training letters (fixed seed) is held back for early stopping; the test letters are used only
-for the reported numbers. Reported: loss curves, 100 samples as a 10x10 collage, train/test NLL in nats
-per image and, when `cpt_letters` has run in the same suite directory, its test NLL and the difference.
+The 5x5 binary letters of `cpt_letters` (Binary Alphadigits A-Z) are read in raster order by an LSTM
+(`jgen.autoregressive.lstm`) that predicts each pixel from the previous ones, trained by teacher forcing on the
+exact log-likelihood. The train/test split is the CPT experiment's (`jgen.data.letters.letter_splits`: per
+letter, a fixed permutation holds out 20%), checked against the CPT run's saved indices when that run is
+present. A tenth of the training letters (fixed seed) is held back for early stopping; the test letters are
+used only for the reported numbers. Reported: loss curves, 100 samples as a 10x10 collage, train/test NLL in
+nats per image and, when `cpt_letters` has run in the same suite directory, its test NLL and the difference.
 """
 
 from __future__ import annotations
@@ -18,12 +17,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
-from jgen import experiment, train, viz
+from jgen import experiment, optim, train, viz
 from jgen.autoregressive import lstm
 from jgen.data import BatchIterator
-from experiments.cpt_letters import load_letter_split
+from jgen.data.letters import letter_splits
 
 
 def get_config(preset: str) -> ml_collections.ConfigDict:
@@ -36,8 +34,8 @@ def get_config(preset: str) -> ml_collections.ConfigDict:
     c.hidden_size = 64 if preset == "quick" else 128
     c.num_layers = 1 if preset == "quick" else 2
     c.batch_size = 64
-    c.learning_rate = 1e-3
-    c.weight_decay = 0.3  # decoupled (AdamW); 725 training letters overfit quickly
+    # Decoupled weight decay 0.3: the 725 training letters overfit quickly.
+    c.optim = optim.optim_config(name="adamw", learning_rate=1e-3, weight_decay=0.3)
     c.num_steps = 1500 if preset == "quick" else 4000
     c.eval_every = 50
     c.num_samples = 100
@@ -65,8 +63,8 @@ def _cpt_reference(wd: experiment.Workdir, test_idx: np.ndarray) -> dict:
 
 
 def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, float]:
-    split = load_letter_split(test_fraction=config.test_fraction, split_seed=config.split_seed,
-                              threshold=config.threshold)
+    split = letter_splits(test_fraction=config.test_fraction, split_seed=config.split_seed,
+                          threshold=config.threshold)
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(split["train"]))
     num_val = int(round(config.val_fraction * len(order)))
@@ -85,7 +83,7 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
 
     val_jnp = jnp.asarray(val_x)
     eval_fn = lambda p: {"val_nll_nats": _nll(model, p, val_jnp)}
-    tx = optax.adamw(config.learning_rate, weight_decay=config.weight_decay)
+    tx = optim.make_optimizer(config.optim, config.num_steps)
     result = train.fit_loss(loss_fn, params, tx, BatchIterator({"x": fit_x}, config.batch_size, seed=config.seed),
                             config.num_steps, rng=key_train, wd=wd, name="lstm", log_every=config.eval_every,
                             eval_fn=eval_fn, eval_every=config.eval_every, keep_best=True)
