@@ -73,12 +73,17 @@ def _regression(config, key, wd) -> dict[str, float]:
                  "gradient_ascent": float(gd.sigma2)})
     wd.save_table("regression", rows)
     resid = np.asarray(y - x @ closed.w)
+    sigma2_unbiased = float(resid @ resid / (n - d))
+    # Standard errors of w_hat: sqrt(diag(sigma^2 (X^T X)^-1)) with the unbiased variance.
+    x64 = np.asarray(x, np.float64)
+    w_se = np.sqrt(sigma2_unbiased * np.diag(np.linalg.inv(x64.T @ x64)))
     return {
         "reg_w_err": float(jnp.linalg.norm(closed.w - w_true)),
         "reg_w_gd_vs_closed_max_abs": float(jnp.max(jnp.abs(gd.w - closed.w))),
         "reg_sigma2_hat": float(closed.sigma2),
         "reg_sigma2_gd": float(gd.sigma2),
-        "reg_sigma2_unbiased": float(resid @ resid / (n - d)),
+        "reg_sigma2_unbiased": sigma2_unbiased,
+        "reg_w_max_abs_z": float(np.max(np.abs(np.asarray(closed.w) - w_true) / w_se)),
         "reg_sigma2_true": config.reg_sigma_true**2,
         "reg_loglik_closed": ll_closed,
         "reg_loglik_gd": float(curve[-1]),

@@ -114,6 +114,13 @@ def _fit_titles(fig: Figure, margin_px: float = 6.0) -> None:
     get_renderer = getattr(fig.canvas, "get_renderer", None)
     if get_renderer is None:
         return
+    # Text widths do not depend on the layout: skip the extra draw when every title fits its axes.
+    renderer = get_renderer()
+    room = {id(t): ax.bbox.width for ax in fig.axes for t in (ax.title, getattr(ax, "_left_title", None),
+                                                             getattr(ax, "_right_title", None)) if t is not None}
+    if all(t.get_window_extent(renderer).width <= room.get(id(t), fig.bbox.width - 2 * margin_px)
+           for t in _titles(fig)):
+        return
     for _ in range(3):  # the layout moves titles when the figure widens; converges in one or two rounds
         fig.draw_without_rendering()
         renderer = get_renderer()
