@@ -3,6 +3,8 @@
 * `load(name, split)` / `data_source(name, split)`: datasets prepared once with TFDS into array_record files
   (`jgen.data.builders`, raw-format readers in `jgen.data.raw`).
 * `BatchIterator`: deterministic shuffled batches on device, sharded along the `data` mesh axis, exact resume.
+* `stream.StreamingBatches`: the same contract for data too large to hold (STL-10), streamed from the
+  prepared array_record files through grain (import `jgen.data.stream` explicitly).
 * `preprocess`: pure array transforms (area resize, dequantisation, logit transform, binarisation, ...).
 * `toy2d`: 2-D toy densities with samplers and exact log-densities.
 * `safe_pickle`: a restricted unpickler for legacy numpy pickles.
