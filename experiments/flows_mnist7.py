@@ -6,7 +6,7 @@ autoregressive models in the likelihood table.
 
 Both flows model y = logit(alpha + (1 - 2 alpha) x) of uniformly dequantised pixels x = (k + u) / 256,
 u ~ U[0, 1), and report bits/dim on the 256-level scale including the logit's log-det
-(`jgen.flows.image`); by Jensen this is an upper bound on the discrete NLL in expectation over u (Theis
+(`jgen.metrics.likelihood`); by Jensen this is an upper bound on the discrete NLL in expectation over u (Theis
 et al., 2016). Test numbers use one fixed draw of u.
 
 * RealNVP (`jgen.flows.CouplingFlow`): affine coupling layers with alternating checkerboard masks on the
@@ -34,8 +34,8 @@ import optax
 from jgen import experiment, train, viz
 from jgen.data import BatchIterator
 from jgen.data.mnist7 import IMAGE_SIZE, mnist7_splits
-from jgen.flows import (MAF, CouplingFlow, bits_per_dim, dequantize_logit, independent_pixel_bits_per_dim,
-                        logit_to_levels)
+from jgen.flows import MAF, CouplingFlow, dequantize_logit, logit_to_levels
+from jgen.metrics.likelihood import bits_per_dim, independent_pixel_bits_per_dim
 
 NUM_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 IMAGE_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)

@@ -22,7 +22,7 @@ import ml_collections
 
 from jgen import experiment
 from jgen.data.mnist7 import mnist7_splits
-from jgen.flows.image import independent_pixel_bits_per_dim
+from jgen.metrics.likelihood import independent_pixel_bits_per_dim
 
 EXACT = "exact discrete NLL"
 DEQUANT_BOUND = "upper bound: continuous density of uniformly dequantised pixels (Jensen), one noise draw"

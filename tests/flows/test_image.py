@@ -1,11 +1,11 @@
-"""Tests for jgen.flows.image: dequantisation + logit round trip, bits/dim conventions, pixel baseline."""
+"""Tests for jgen.flows.image: dequantisation + logit round trip, bits/dim of the uniform model in logit space."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
-from jgen.flows import bits_per_dim, dequantize_logit, independent_pixel_bits_per_dim, logit_to_levels
+from jgen.flows import dequantize_logit, logit_to_levels
+from jgen.metrics.likelihood import bits_per_dim
 
 ALPHA = 0.05
 
@@ -38,23 +38,3 @@ def test_bits_per_dim_of_the_uniform_density_is_eight():
     np.testing.assert_allclose(bits_per_dim(log_p_y, log_det, 9), 8.0, atol=1e-4)
     # A density twice as high everywhere saves exactly 1/D bits per dim.
     np.testing.assert_allclose(bits_per_dim(log_p_y + jnp.log(2.0) * 9, log_det, 9), 7.0, atol=1e-4)
-
-
-def test_independent_pixel_baseline_by_hand():
-    train = np.array([[0, 1], [0, 2]])
-    test = np.array([[0, 1]])
-    # Pixel 0: P(0) = (2 + 1) / (2 + 4); pixel 1: P(1) = (1 + 1) / (2 + 4).
-    expected = -(np.log2(3 / 6) + np.log2(2 / 6)) / 2
-    np.testing.assert_allclose(independent_pixel_bits_per_dim(train, test, num_levels=4), expected)
-    # Heavy smoothing tends to the uniform model: log2(256) = 8 bits/dim.
-    images = np.random.default_rng(0).integers(0, 256, (50, 3, 3, 1))
-    np.testing.assert_allclose(independent_pixel_bits_per_dim(images, images, smoothing=1e9), 8.0, atol=1e-5)
-
-
-def test_independent_pixel_baseline_bad_inputs():
-    with pytest.raises(ValueError, match="same size"):
-        independent_pixel_bits_per_dim(np.zeros((2, 4), int), np.zeros((2, 5), int))
-    with pytest.raises(ValueError, match="0..255"):
-        independent_pixel_bits_per_dim(np.full((2, 4), 256), np.zeros((2, 4), int))
-    with pytest.raises(ValueError, match="smoothing"):
-        independent_pixel_bits_per_dim(np.zeros((2, 4), int), np.zeros((2, 4), int), smoothing=0.0)
