@@ -9,9 +9,11 @@
 * `toy2d`: 2-D toy densities with samplers and exact log-densities.
 * `safe_pickle`: a restricted unpickler for legacy numpy pickles.
 * `mnist7`: MNIST at 7x7, 8-bit, with the one train/val/test split the likelihood table uses.
+* `faces`: Olivetti and Frey faces with train/test splits by image or by person.
 """
 
 from jgen.data import builders, mnist7, preprocess, raw, safe_pickle, toy2d
+from jgen.data import faces
 from jgen.data.errors import DataFormatError, DatasetError, MissingDataError, UnknownDatasetError, UnknownSplitError
 from jgen.data.iterator import BatchIterator
 from jgen.data.loading import builder, data_source, default_cache_dir, known_datasets, load
@@ -20,4 +22,5 @@ __all__ = [
     "load", "data_source", "builder", "known_datasets", "default_cache_dir", "BatchIterator",
     "DatasetError", "UnknownDatasetError", "UnknownSplitError", "MissingDataError", "DataFormatError",
     "builders", "mnist7", "preprocess", "raw", "safe_pickle", "toy2d",
+    "faces",
 ]
