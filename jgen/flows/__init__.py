@@ -1,4 +1,4 @@
-"""Normalizing flows as distrax bijectors: RealNVP coupling layers, MAF/IAF, flow models, image flows."""
+"""Normalizing flows as distrax bijectors: RealNVP and spline coupling layers, MAF/IAF, flow models, image flows."""
 
 from jgen.flows.conditioners import MADE, MLP, ConvNet, MaskedDense, made_degrees, made_masks
 from jgen.flows.coupling import (affine_coupling, alternating_masks, bounded_log_scale, channel_mask,
@@ -6,13 +6,14 @@ from jgen.flows.coupling import (affine_coupling, alternating_masks, bounded_log
 from jgen.flows.image import (bits_per_dim, dequantize_logit, independent_pixel_bits_per_dim,
                               logit_to_levels)
 from jgen.flows.maf import MaskedAutoregressive, inverse_autoregressive
-from jgen.flows.model import MAF, CouplingFlow, Flow
+from jgen.flows.model import MAF, CouplingFlow, Flow, SplineCouplingFlow
 from jgen.flows.scan_chain import ScanChain
+from jgen.flows.spline import spline_coupling, spline_params_per_dim
 
 __all__ = [
     "MLP", "ConvNet", "MADE", "MaskedDense", "made_degrees", "made_masks",
     "affine_coupling", "alternating_masks", "bounded_log_scale", "channel_mask", "checkerboard_mask",
     "half_mask", "MaskedAutoregressive", "inverse_autoregressive", "ScanChain",
-    "Flow", "CouplingFlow", "MAF",
+    "spline_coupling", "spline_params_per_dim", "Flow", "CouplingFlow", "SplineCouplingFlow", "MAF",
     "dequantize_logit", "logit_to_levels", "bits_per_dim", "independent_pixel_bits_per_dim",
 ]

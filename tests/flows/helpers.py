@@ -3,7 +3,7 @@
 import jax
 import jax.numpy as jnp
 
-from jgen.flows import MAF, CouplingFlow
+from jgen.flows import MAF, CouplingFlow, SplineCouplingFlow
 
 
 def perturb(params, key, scale=0.1, dtype=None):
@@ -36,6 +36,11 @@ FLOWS = {
                                         hidden_degrees="random", **SMALL, **kw),
     "image_conv": lambda **kw: CouplingFlow(event_shape=(3, 3, 1), mask="checkerboard",
                                             conditioner="conv", num_layers=2, hidden_sizes=(4,), **kw),
+    # boundary 2: some N(0, 1) test points fall outside the spline range and exercise the identity tails.
+    "spline": lambda **kw: SplineCouplingFlow(event_shape=(2,), num_bins=4, boundary=2.0, **SMALL, **kw),
+    "image_spline": lambda **kw: SplineCouplingFlow(event_shape=(3, 3, 1), mask="checkerboard", conditioner="conv",
+                                                    num_layers=2, hidden_sizes=(4,), num_bins=3, boundary=2.0,
+                                                    **kw),
 }
 
 
