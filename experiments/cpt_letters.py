@@ -23,6 +23,7 @@ import numpy as np
 from jgen import experiment, viz
 from jgen.autoregressive import cpt
 from jgen.data.letters import LETTERS, letter_splits
+from jgen.metrics.likelihood import LN2, nats_to_bits
 
 
 def get_config(preset: str) -> ml_collections.ConfigDict:
@@ -107,14 +108,13 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
     wd.save_arrays("split", train_idx=split["train_idx"], test_idx=split["test_idx"],
                    train_log_prob=train_lp, test_log_prob=test_lp)
 
-    ln2 = np.log(2.0)
     return {
         "train_nll_nats": float(-train_lp.mean()),
         "test_nll_nats": float(-test_lp.mean()),
-        "train_nll_bits_per_image": float(-train_lp.mean() / ln2),
-        "test_nll_bits_per_image": float(-test_lp.mean() / ln2),
+        "train_nll_bits_per_image": float(nats_to_bits(-train_lp.mean())),
+        "test_nll_bits_per_image": float(nats_to_bits(-test_lp.mean())),
         "test_nll_independent_nats": _independent_nll(train, test, config.smoothing),
-        "uniform_nll_nats": n * ln2,
+        "uniform_nll_nats": n * LN2,
         "best_sweep_test_nll_nats": min(r["test_nll_nats"] for r in sweep),
         "best_sweep_smoothing": min(sweep, key=lambda r: r["test_nll_nats"])["smoothing"],
         "test_unseen_context_fraction": float(1.0 - test_seen.mean()),

@@ -22,6 +22,7 @@ from jgen import experiment, optim, train, viz
 from jgen.autoregressive import lstm
 from jgen.data import BatchIterator
 from jgen.data.letters import letter_splits
+from jgen.metrics.likelihood import LN2, nats_to_bits
 
 
 def get_config(preset: str) -> ml_collections.ConfigDict:
@@ -109,8 +110,8 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
         "train_nll_nats": _nll(model, params, jnp.asarray(fit_x)),
         "val_nll_nats": _nll(model, params, val_jnp),
         "test_nll_nats": test_nll,
-        "test_nll_bits_per_image": test_nll / np.log(2.0),
-        "uniform_nll_nats": num_pixels * np.log(2.0),
+        "test_nll_bits_per_image": nats_to_bits(test_nll),
+        "uniform_nll_nats": num_pixels * LN2,
         "best_step": best_step,
         "samples_in_train_fraction": float(in_train),
         "num_fit": len(fit_x), "num_val": len(val_x), "num_test": len(test_x),
@@ -119,13 +120,13 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
     metrics.update(cpt)
     if "cpt_test_nll_nats" in cpt:
         metrics["lstm_minus_cpt_test_nll_nats"] = test_nll - cpt["cpt_test_nll_nats"]
-    rows = [{"model": "LSTM (this run)", "test_nll_nats": test_nll, "test_nll_bits": test_nll / np.log(2.0)}]
+    rows = [{"model": "LSTM (this run)", "test_nll_nats": test_nll, "test_nll_bits": nats_to_bits(test_nll)}]
     if "cpt_test_nll_nats" in cpt:
         rows.append({"model": "CPT (cpt_letters)", "test_nll_nats": cpt["cpt_test_nll_nats"],
-                     "test_nll_bits": cpt["cpt_test_nll_nats"] / np.log(2.0)})
+                     "test_nll_bits": nats_to_bits(cpt["cpt_test_nll_nats"])})
     else:
         rows.append({"model": "CPT (cpt_letters)", "test_nll_nats": "not run in this suite directory"})
-    rows.append({"model": "uniform", "test_nll_nats": num_pixels * np.log(2.0), "test_nll_bits": num_pixels})
+    rows.append({"model": "uniform", "test_nll_nats": num_pixels * LN2, "test_nll_bits": num_pixels})
     wd.save_table("test_nll", rows)
     return metrics
 

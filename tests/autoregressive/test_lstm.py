@@ -4,14 +4,19 @@ import itertools
 
 import jax
 import jax.numpy as jnp
+import functools
+
 import numpy as np
 import optax
 import pytest
 
+from jgen import optim
 from jgen.autoregressive import lstm
 
 
+@functools.cache
 def _init(hidden=8, layers=2, shape=(2, 3, 3), seed=0):
+    """A small model and its parameters, built once per argument set for the whole module."""
     model = lstm.PixelLSTM(hidden_size=hidden, num_layers=layers)
     params = model.init(jax.random.key(seed), jnp.zeros(shape, jnp.int32))
     return model, params
@@ -24,17 +29,23 @@ def _all_binary(num_pixels):
 def test_teacher_forcing_equals_sequential_steps():
     model, params = _init()
     x = jax.random.bernoulli(jax.random.key(1), 0.5, (5, 3, 3)).astype(jnp.int32)
-    flat = x.reshape(5, -1)
-    step = jax.jit(lambda carry, prev: model.apply(params, carry, prev, method=lstm.PixelLSTM.step))
-    carry = model.apply(params, 5, method=lstm.PixelLSTM.initial_carry)
-    prev = jnp.full((5,), lstm.START_TOKEN, jnp.int32)
-    sequential = jnp.zeros(5)
-    for i in range(flat.shape[1]):
-        carry, logit = step(carry, prev)
-        p1 = jax.nn.sigmoid(logit)
-        sequential += jnp.log(jnp.where(flat[:, i] == 1, p1, 1.0 - p1))
-        prev = flat[:, i]
-    np.testing.assert_allclose(lstm.log_prob(model, params, x), sequential, rtol=1e-5, atol=1e-5)
+
+    @jax.jit
+    def sequential(flat):
+        """One `PixelLSTM.step` per pixel, each fed the previous true pixel (one compiled scan)."""
+
+        def body(state, x_i):
+            carry, prev = state
+            carry, logit = model.apply(params, carry, prev, method=lstm.PixelLSTM.step)
+            p1 = jax.nn.sigmoid(logit)
+            return (carry, x_i), jnp.log(jnp.where(x_i == 1, p1, 1.0 - p1))
+
+        start = (model.apply(params, flat.shape[0], method=lstm.PixelLSTM.initial_carry),
+                 jnp.full((flat.shape[0],), lstm.START_TOKEN, jnp.int32))
+        return jax.lax.scan(body, start, flat.T)[1].sum(axis=0)
+
+    np.testing.assert_allclose(lstm.log_prob(model, params, x), sequential(x.reshape(5, -1)), rtol=1e-5,
+                               atol=1e-5)
 
 
 def test_probabilities_sum_to_one_over_all_images():
@@ -70,18 +81,20 @@ def test_learns_dependency_between_pixels():
     model, params = _init(hidden=8, layers=1, shape=(1, 4))
     coins = jax.random.bernoulli(jax.random.key(4), 0.5, (256, 1)).astype(jnp.int32)
     data = jnp.repeat(coins, 4, axis=1)
-    tx = optax.adam(3e-2)
-    opt_state = tx.init(params)
+    tx = optim.make_optimizer(optim.optim_config(name="adam", learning_rate=3e-2), 150)
 
     @jax.jit
-    def update(params, opt_state):
-        loss, grads = jax.value_and_grad(lambda p: -lstm.log_prob(model, p, data).mean())(params)
-        updates, opt_state = tx.update(grads, opt_state)
-        return optax.apply_updates(params, updates), opt_state, loss
+    def train(params):
+        def update(carry, _):
+            params, opt_state = carry
+            loss, grads = jax.value_and_grad(lambda p: -lstm.log_prob(model, p, data).mean())(params)
+            updates, opt_state = tx.update(grads, opt_state)
+            return (optax.apply_updates(params, updates), opt_state), loss
 
-    for _ in range(150):
-        params, opt_state, loss = update(params, opt_state)
-    assert float(loss) < np.log(2) + 0.05
+        return jax.lax.scan(update, (params, tx.init(params)), None, length=150)[1]
+
+    losses = train(params)
+    assert float(losses[-1]) < np.log(2) + 0.05
 
 
 def test_bad_input_raises():
