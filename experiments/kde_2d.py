@@ -114,7 +114,7 @@ def run(config, wd: experiment.Workdir) -> dict[str, float]:
         viz.line_plot(np.asarray(config.bandwidths), {
             "ISE": [metrics[f"ise_{n}_{_tag(h)}"] for h in config.bandwidths],
             "KL(f || f_hat)": [metrics[f"kl_{n}_{_tag(h)}"] for h in config.bandwidths],
-        }, title=f"{n}: error vs bandwidth", xlabel="bandwidth h (H = h I)", ylabel="error (KL in nats)",
+        }, title=f"{n}: error vs bandwidth", xlabel="bandwidth h (H = h I)", ylabel="ISE, and KL in nats",
             marker="o", logy=True,
             path=wd.figure_path(f"error_vs_h_{n}"))
     assert all(math.isfinite(v) for v in metrics.values())

@@ -69,7 +69,8 @@ def run(config, wd: experiment.Workdir) -> dict[str, float]:
         p = ppca.fit(x_train, q)
         z = np.asarray(ppca.project(p, jnp.asarray(x)))
         by = "person" if colour.dtype.kind in "iu" else "frame"
-        kw = dict(c=colour, s=10.0, cmap="nipy_spectral", title=f"{short}: E[z | x], q = {q}, colour = {by}")
+        kw = dict(c=colour, clabel=by, s=10.0, cmap="nipy_spectral",
+                  title=f"{short}: E[z | x], q = {q}, colour = {by}")
         if q == 2:
             viz.scatter2d(z, xlabel="$z_1$", ylabel="$z_2$", path=wd.figure_path("latent_2d"), **kw)
         else:
