@@ -122,22 +122,6 @@ class Flow(nn.Module):
         self._check_event_shape(x)
         return self.bijector().inverse_and_log_det(x)
 
-    def log_prob_on_grid(self, xlim: Tuple[float, float], ylim: Tuple[float, float],
-                         n: int = 100) -> Tuple[Array, Array, Array]:
-        """Log-density of a 2-D flow on an `n x n` grid.
-
-        Returns:
-          `xs [n]`, `ys [n]` and `log_p [n, n]` with `log_p[i, j]` at
-          `(xs[j], ys[i])` (rows are y, as `imshow(origin="lower")` expects).
-        """
-        if tuple(self.event_shape) != (2,):
-            raise ValueError(f"log_prob_on_grid needs a 2-D flow (event_shape (2,)); got {self.event_shape}.")
-        xs = jnp.linspace(xlim[0], xlim[1], n)
-        ys = jnp.linspace(ylim[0], ylim[1], n)
-        gx, gy = jnp.meshgrid(xs, ys)
-        points = jnp.stack([gx.ravel(), gy.ravel()], axis=-1)
-        return xs, ys, self.log_prob(points).reshape(n, n)
-
     def _check_event_shape(self, x: Array) -> None:
         k = len(self.event_shape)
         if x.ndim < k or tuple(x.shape[x.ndim - k:]) != tuple(self.event_shape):
