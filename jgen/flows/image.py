@@ -13,8 +13,6 @@ from typing import Tuple
 import jax.numpy as jnp
 
 from jgen.data import preprocess
-# Re-exported only until jgen.flows.__init__ (flows owner) stops exporting them; import jgen.metrics.likelihood.
-from jgen.metrics.likelihood import bits_per_dim, independent_pixel_bits_per_dim  # noqa: F401
 
 __all__ = ["dequantize_logit", "logit_to_levels"]
 
