@@ -30,7 +30,7 @@ def _one_line(exc: BaseException, limit: int = 200) -> str:
 
 
 class CheckpointDir:
-    """The orbax checkpoints of one run: `save(step, state)`, `restore(target)`, `close()`.
+    """The orbax checkpoints of one run: `save(step, state)`, `restore(target)`, `close()` (or `with`).
 
     Args:
       directory: the run's checkpoint directory (created when missing).
@@ -109,3 +109,9 @@ class CheckpointDir:
         """Waits for pending writes and releases orbax's threads."""
         self._mgr.wait_until_finished()
         self._mgr.close()
+
+    def __enter__(self) -> "CheckpointDir":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -9,9 +9,10 @@ own and keeps what it carries in `state.extra`.
 fuses `fuse_steps` steps into one `lax.scan` over `[k, batch, ...]` blocks built on the host, logs one row
 per `log_every` steps to `log.jsonl`, evaluates, keeps the best params, shows a progress bar, checkpoints
 with orbax every `ckpt_every` steps and at the end, and resumes exactly from the newest readable checkpoint
-when called again with the same workdir. It stops with `NonFiniteLossError` naming the step when a metric
-turns NaN/Inf, and with `NonFiniteStateError` when the state itself has (a NaN gradient under a finite
-loss): a checkpoint is only ever written from a finite state, so the one the message names is good.
+(`jgen.checkpoints`) when called again with the same workdir. It stops with `NonFiniteLossError` naming the
+step when a metric turns NaN/Inf, and with `NonFiniteStateError` when a checkpoint is due and the state has
+turned NaN/Inf under finite metrics (a NaN gradient with a finite loss): a checkpoint is only ever written
+from a finite state, so the one the message names as the last good one is.
 
 `fit_loss(loss_fn, params, tx, batches, num_steps, rng=...)` is the convenience for the common case:
 `create_train_state` + `make_train_step` + `fit`.
@@ -142,7 +143,7 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, *,
         if ema_decay is not None and ema is not None:
             # = (1 - d) * params + d * ema, in the operand order of jgen's earlier EMA (same bits under FMA).
             ema = optax.incremental_update(ema, params, ema_decay)
-        metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), **dict(aux or {})}
+        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), **dict(aux or {})}
         return state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema), metrics
 
     return step
@@ -199,10 +200,15 @@ def _blocks(batches: BatchSource, start: int, k: int | None) -> Iterator[Any]:
 
     def stacked():
         it = iter(batches.iter_from(start))
-        while True:
-            group = [next(it) for _ in range(k)]
-            yield jax.tree.map(lambda *xs: np.stack(xs) if isinstance(xs[0], np.ndarray) else jnp.stack(xs),
-                               *group)
+        try:
+            while True:
+                group = [next(it) for _ in range(k)]
+                yield jax.tree.map(lambda *xs: np.stack(xs) if isinstance(xs[0], np.ndarray) else jnp.stack(xs),
+                                   *group)
+        except StopIteration:
+            return
+        finally:
+            _close(it)
 
     return stacked()
 
@@ -240,9 +246,10 @@ def _non_finite_parts(state: TrainState) -> list[str]:
 
 
 def fit(step: StepFn, state: TrainState, batches: BatchSource, num_steps: int, *, wd=None, name: str = "train",
-        log_every: int = 50, ckpt_every: int = 1000, eval_fn: Callable[[TrainState], Mapping[str, Any]] | None = None,
-        eval_every: int | None = None, keep_best: bool = False, fuse_steps: int = 1, mesh=None,
-        progress: bool = True, max_to_keep: int = 2) -> FitResult:
+        log_every: int = 50, ckpt_every: int = 1000,
+        eval_fn: Callable[[TrainState], Mapping[str, Any]] | None = None, eval_every: int | None = None,
+        keep_best: bool = False, fuse_steps: int = 1, mesh=None, progress: bool = True,
+        max_to_keep: int = 2) -> FitResult:
     """Runs `step` until `state.step == num_steps`, resumably.
 
     Intervals are rounded up to a multiple of `fuse_steps` (log, evaluation and checkpoint fall between
@@ -425,6 +432,9 @@ def fit(step: StepFn, state: TrainState, batches: BatchSource, num_steps: int, *
         bar.close()
         if ckpts is not None:
             ckpts.close()
+            # Dropped so that a traceback holding this frame does not keep the closed manager alive (its late
+            # finalizer would hit orbax's closed event loop).
+            ckpts = None
     final = state.best_params if keep_best else model_params(state)
     return FitResult(state, final, history, eval_history)
 

@@ -18,6 +18,7 @@ import optax
 import pytest
 
 from jgen import train
+from jgen.data import BatchIterator
 from jgen.experiment import Workdir
 
 D = 3
@@ -149,6 +150,9 @@ def test_bad_arguments():
                                **{label: value})
     with pytest.raises(ValueError, match="fuse_steps=0 is not valid"):
         train.fit_loss(loss_fn, init_params(), optax.adam(0.1), Batches(), 12, rng=key, fuse_steps=0)
+    short = BatchIterator({"x": np.ones((32, D), np.float32), "y": np.ones(32, np.float32)}, 16, repeat=False)
+    with pytest.raises(ValueError, match="ran out at step 2 of 5"):
+        train.fit_loss(loss_fn, init_params(), optax.adam(0.1), short, 5, rng=key, progress=False)
     with pytest.raises(TypeError, match="TrainState"):
         train.fit(lambda s, b: (s, {}), {"params": init_params()}, Batches(), 3)
 

@@ -18,6 +18,10 @@ from jgen import train
 from jgen.checkpoints import CheckpointDir, UnreadableCheckpointError
 from jgen.experiment import Workdir
 
+# A failed orbax read can leave TensorStore futures that complete after orbax closed their event loop; Python
+# then reports "Event loop is closed" from that thread. It is harmless: the restore has already failed over.
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
 D = 3
 KW = dict(rng=jax.random.PRNGKey(0), log_every=10, ckpt_every=10, progress=False)
 
@@ -107,8 +111,8 @@ def test_nan_gradient_at_a_checkpoint_step_writes_no_checkpoint(tmp_path, step, 
     with pytest.raises(error, match=message + r".*last good checkpoint \(step 5\)"):
         fit(wd, 20, Batches(nan_grad_at=9), step, ckpt_every=5)
     assert steps_on_disk(wd) == [5]
-    restored = CheckpointDir(wd.checkpoint_dir("train")).restore(
-        train.create_train_state(init_params(), optax.adam(0.05), KW["rng"]))
+    with CheckpointDir(wd.checkpoint_dir("train")) as ckpts:
+        restored = ckpts.restore(train.create_train_state(init_params(), optax.adam(0.05), KW["rng"]))
     assert restored[0] == 5 and all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(restored[1]))
     # Resuming (here with clean data) continues from the good checkpoint.
     res = fit(wd, 20, step=step)
@@ -144,11 +148,12 @@ def test_half_written_and_non_finite_checkpoints_are_set_aside(saved, tmp_path, 
     """A step directory with only part of its files, and a NaN state saved by an older jgen."""
     wd = copy_of(saved, tmp_path)
     ckpt = wd.checkpoint_dir("train")
+    with CheckpointDir(ckpt, max_to_keep=5) as ckpts:
+        state = ckpts.restore(train.create_train_state(init_params(), optax.adam(0.05), KW["rng"]))[1]
+        ckpts.save(27, state.replace(params=jax.tree.map(lambda x: x * np.nan, state.params)))
     shutil.copytree(ckpt / "20", ckpt / "25", ignore=shutil.ignore_patterns("d"))  # array data missing
-    state = CheckpointDir(ckpt).restore(train.create_train_state(init_params(), optax.adam(0.05), KW["rng"]))[1]
-    poisoned = CheckpointDir(ckpt, max_to_keep=5)
-    poisoned.save(27, state.replace(params=jax.tree.map(lambda x: x * np.nan, state.params)))
-    poisoned.close()
+    assert steps_on_disk(wd) == [10, 20, 25, 27]
+    caplog.clear()
     with caplog.at_level(logging.WARNING):
         res = fit(wd, 30)
     assert "checkpoint 27 could not be used (params hold NaN/Inf)" in caplog.text
