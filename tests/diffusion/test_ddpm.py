@@ -29,6 +29,18 @@ def test_schedule_and_alpha_bar_curve():
         linear_beta_schedule(10, 0.5, 0.1)
 
 
+def test_cosine_schedule_follows_its_closed_form_and_reaches_pure_noise():
+    s = ddpm.cosine_beta_schedule(50)
+    t = np.arange(51) / 50
+    f = np.cos((t + 0.008) / 1.008 * np.pi / 2) ** 2
+    # Unclipped steps follow alpha_bar_t = f(t) / f(0); only the last beta hits the 0.999 clip.
+    np.testing.assert_allclose(np.asarray(s.alpha_bars)[:-1], (f / f[0])[1:-1], rtol=1e-4)
+    assert float(s.betas[-1]) == pytest.approx(0.999) and float(s.alpha_bars[-1]) < 1e-5
+    assert ddpm.make_schedule("cosine", 50).betas.shape == (50,)
+    with pytest.raises(ValueError, match="unknown noise schedule 'cosin'; expected one of linear, cosine"):
+        ddpm.make_schedule("cosin", 50)
+
+
 def test_q_sample_moments():
     s = linear_beta_schedule(50)
     x0 = jnp.full((200_000, 1), 2.0)
