@@ -23,16 +23,12 @@ import time
 
 import jax
 import jax.numpy as jnp
-import matplotlib
+import ml_collections
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import ml_collections  # noqa: E402
-import numpy as np  # noqa: E402
-
-import jgen.experiment  # noqa: E402
-from jgen import mcmc, viz  # noqa: E402
-from jgen.mcmc.targets import quartic_logdensity, quartic_marginal_pdf, quartic_moments  # noqa: E402
+import jgen.experiment
+from jgen import mcmc, viz
+from jgen.mcmc.targets import quartic_logdensity, quartic_marginal_pdf, quartic_moments
 
 SAMPLERS = {"rwmh": mcmc.rwmh, "mala": mcmc.mala}
 
@@ -124,8 +120,7 @@ def _figures(results, dim, config, wd):
     shown = min(dim, 4)
     grid = np.linspace(-2.5, 2.5, 400)
     pdf = quartic_marginal_pdf(grid, dim)
-    fig, axes = plt.subplots(len(x), shown, figsize=(3.6 * shown, 3.0 * len(x)), squeeze=False,
-                             layout="constrained")
+    fig, axes = viz.panel_grid(len(x), shown, panel_size=(3.6, 3.0))
     for row, (name, samples) in enumerate(x.items()):
         for j in range(shown):
             viz.histogram_with_density(samples[..., j].ravel(), (grid, pdf), bins=80, range=(-2.5, 2.5),
@@ -142,25 +137,21 @@ def _figures(results, dim, config, wd):
     viz.autocorrelation_plot(acf, max_lag=config.max_lag, title=f"Autocorrelation of x[0], d={dim} (chain mean)",
                              xlabel=f"lag ({unit})",
                              path=wd.figure_path(f"autocorrelation_d{dim}"))
-    fig, axes = plt.subplots(1, len(x), figsize=(4.2 * len(x), 4.0), squeeze=False, layout="constrained")
+    fig, axes = viz.panel_grid(1, len(x), panel_size=(4.2, 4.0))
     for ax, (name, samples) in zip(axes[0], x.items()):
         pts = samples[..., :2].reshape(-1, 2)
         pts = pts[np.random.default_rng(0).permutation(len(pts))[:4000]]
         viz.scatter2d(pts, ax=ax, title=f"{name}", s=2.0, alpha=0.4, xlim=(-2, 2), ylim=(-2, 2), equal=True,
                       xlabel="x[0]", ylabel="x[1]")
         if dim == 2:  # the exact joint density's contours
-            g = np.linspace(-2, 2, 201)
-            xx, yy = np.meshgrid(g, g)
-            logp = np.asarray(quartic_logdensity(jnp.stack([xx, yy], -1)))
-            ax.contour(xx, yy, np.exp(logp), levels=6, colors="black", linewidths=0.7)
+            viz.density_contours(lambda p: quartic_logdensity(jnp.asarray(p)), (-2, 2), (-2, 2), 200, ax=ax)
     fig.suptitle(f"Samples (x[0], x[1]), d={dim}" + (" with the target's contours" if dim == 2 else ""))
     wd.save_figure(fig, f"scatter_d{dim}")
 
 
 def _marginals_by_dim(all_samples, wd):
     dims = sorted({d for _, d in all_samples})
-    fig, axes = plt.subplots(len(SAMPLERS), len(dims), figsize=(3.6 * len(dims), 3.0 * len(SAMPLERS)),
-                             squeeze=False, layout="constrained")
+    fig, axes = viz.panel_grid(len(SAMPLERS), len(dims), panel_size=(3.6, 3.0))
     for i, name in enumerate(SAMPLERS):
         for j, dim in enumerate(dims):
             samples = all_samples[(name, dim)][..., 0].ravel()

@@ -486,3 +486,14 @@ def test_scatter3d_colour_bar_leaves_the_z_label_visible():
     bar = [ax for ax in fig.axes if hasattr(ax, "_colorbar")][0]
     zlabel, bar_box = _extent(ax3d.zaxis.label, fig), bar.get_window_extent(fig.canvas.get_renderer())
     assert zlabel.x1 <= bar_box.x0, (zlabel, bar_box)
+
+
+def test_density_contours_on_pixel_centres():
+    fig = viz.scatter2d(_points(50), title="samples with contours")
+    ax = fig.axes[0]
+    cs = viz.density_contours(MVN.logpdf, (-3, 3), (-2, 2), 40, ax=ax, levels=4)
+    # The contour at level c passes through points where the density is c (to grid resolution).
+    level, segments = next((lv, seg) for lv, seg in zip(cs.levels, cs.allsegs) if seg)
+    vertices = np.concatenate(segments)
+    assert np.all(np.abs(vertices[:, 0]) <= 3) and np.all(np.abs(vertices[:, 1]) <= 2)
+    np.testing.assert_allclose(MVN.pdf(vertices), level, rtol=0.05, atol=1e-3)

@@ -1,4 +1,4 @@
-"""2-D densities as heatmaps: a log-density evaluated on pixel centres, alone or side by side.
+"""2-D densities: a log-density evaluated on pixel centres, drawn as heatmaps (alone or side by side) or contours.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from jgen.viz.style import as_lim, finish, new_figure, single_axes, styled
 
 Array = Any  # np.ndarray | jax.Array | nested sequence
 
-__all__ = ["density_grid", "density_heatmap", "side_by_side"]
+__all__ = ["density_grid", "density_heatmap", "side_by_side", "density_contours"]
 
 
 def density_grid(log_prob_fn: Callable[[np.ndarray], Array], xlim=(-3.0, 3.0), ylim=(-3.0, 3.0),
@@ -142,3 +142,27 @@ def side_by_side(panels: Sequence[tuple[str, Any]], xlim=(-3.0, 3.0), ylim=(-3.0
         fig.colorbar(im, ax=list(axes), shrink=0.85, label=label)
     fig.suptitle(title)
     return finish(fig, path)
+
+
+@styled
+def density_contours(density, xlim=(-3.0, 3.0), ylim=(-3.0, 3.0), n: int = 200, *, ax, levels: int = 6,
+                     color: str = "black", linewidth: float = 0.7):
+    """Contour lines of a 2-D density drawn over an existing plot, e.g. a target behind its MCMC samples.
+
+    Args:
+      density: a ``log_prob_fn`` (points [M, 2] -> log densities [M], evaluated at pixel centres by
+        :func:`density_grid`) or density values [ny, nx] on the grid.
+      xlim, ylim, n: the grid, as for :func:`density_heatmap`.
+      ax: the axes to draw on (required).
+      levels: number of contour levels of the density (not the log density).
+      color, linewidth: line style.
+
+    Returns:
+      The matplotlib ``QuadContourSet``.
+    """
+    xlim, ylim = as_lim(xlim, "xlim"), as_lim(ylim, "ylim")
+    values = _density_values(density, xlim, ylim, n, log=False)
+    ny, nx = values.shape
+    xs = xlim[0] + (np.arange(nx) + 0.5) * (xlim[1] - xlim[0]) / nx
+    ys = ylim[0] + (np.arange(ny) + 0.5) * (ylim[1] - ylim[0]) / ny
+    return ax.contour(xs, ys, values, levels=levels, colors=color, linewidths=linewidth)
