@@ -32,7 +32,7 @@ import numpy as np
 __all__ = [
     "gaussian_stats", "frechet_distance_from_stats", "frechet_distance", "kid", "precision_recall",
     "density_coverage", "class_coverage", "inception_score", "nearest_neighbour_distances",
-    "memorisation_rate", "squared_mmd", "kl_estimate",
+    "memorisation_rate", "squared_mmd", "kl_estimate", "evaluate_samples",
 ]
 
 _CHUNK = 2048  # rows of a pairwise-distance block: bounds memory at _CHUNK * N float64 values
@@ -293,3 +293,66 @@ def kl_estimate(log_p: Any, log_q: Any) -> dict[str, float]:
     diff = log_p - log_q
     return {"nll": float(-log_q.mean()), "entropy": float(-log_p.mean()), "kl": float(diff.mean()),
             "kl_se": float(diff.std() / math.sqrt(len(diff)))}
+
+
+def evaluate_samples(samples: Any, dataset: str, *, num_samples: int | None = None, seed: int = 0,
+                     clf: Any = None, memorisation: bool = True) -> dict[str, float]:
+    """Every sample metric of model `samples` with its real-data floor, in one flat dict of numbers.
+
+    Features are the penultimate layer of the dataset's in-project classifier
+    (`jgen.metrics.classifier.get_classifier(dataset)`; `clf.describe()` names it). For each metric `m` the
+    dict holds the model's `m` and `m_floor`: the same metric with `num_samples` real test images in place of
+    the samples, against the same training-set reference. Keys:
+
+      fd_classifier (vs the Gaussian of all training features), kid_classifier (+ _se), precision_classifier,
+      recall_classifier, density_classifier, coverage_classifier (vs `num_samples` random training
+      features), class_entropy, classes_present, inception_score_classifier (predicted labels),
+      memorisation_rate_pixels (NN ratio test against all training images, in pixels; with `memorisation`),
+      and num_samples, classifier_test_accuracy.
+
+    Args:
+      samples: [n, H, W] or [n, H, W, 1] on the dataset's 0..255 scale (uint8 or float); the first
+        `num_samples` are used.
+      dataset: one of `jgen.metrics.classifier.DATASETS`.
+      num_samples: sample count (default: all); at most the test-set size, which the floor needs.
+      seed: picks the test images of the floor and the training reference subset.
+      clf: a `Classifier` to use instead of the dataset's default one.
+      memorisation: also compute the pixel-space memorisation rate (loads the training images).
+    """
+    from jgen.metrics import classifier as classifier_lib
+
+    clf = classifier_lib.get_classifier(dataset) if clf is None else clf
+    ref = classifier_lib.reference(clf)
+    samples = np.asarray(samples)
+    n = len(samples) if num_samples is None else int(num_samples)
+    n_test, n_train = len(ref["test_features"]), len(ref["train_features"])
+    if not 20 <= n <= len(samples):
+        raise ValueError(f"num_samples={n} must lie in 20..{len(samples)} (the samples given)")
+    if n > n_test:
+        raise ValueError(f"the floor needs as many real test images as samples: {dataset} has {n_test}; "
+                         f"pass num_samples <= {n_test}")
+    rng = np.random.default_rng(seed)
+    test_idx = rng.choice(n_test, n, replace=False)
+    reference_f = ref["train_features"][rng.choice(n_train, n, replace=False)]
+    model_f, model_logits = clf.features_and_logits(samples[:n])
+    splits = classifier_lib.dataset_splits(dataset) if memorisation else None
+    subsets = max(2, min(10, n // 100))
+
+    def scores(f: np.ndarray, probs: np.ndarray, pixels: np.ndarray | None) -> dict[str, float]:
+        value, se = kid(f, reference_f, num_subsets=subsets, seed=seed)
+        out = {"fd_classifier": frechet_distance_from_stats(*gaussian_stats(f), ref["train_mean"], ref["train_cov"]),
+               "kid_classifier": value, "kid_classifier_se": se,
+               **{f"{k}_classifier": v for k, v in precision_recall(reference_f, f).items()},
+               **{f"{k}_classifier": v for k, v in density_coverage(reference_f, f).items()},
+               **class_coverage(probs, clf.num_classes),
+               "inception_score_classifier": inception_score(probs)}
+        if pixels is not None:
+            out["memorisation_rate_pixels"] = memorisation_rate(pixels, splits["train_x"] / 255.0)
+        return out
+
+    model = scores(model_f, np.asarray(jax.nn.softmax(model_logits, -1)),
+                   samples[:n].reshape(n, *clf.image_shape) / 255.0 if memorisation else None)
+    floor = scores(ref["test_features"][test_idx], ref["test_probs"][test_idx],
+                   splits["test_x"][test_idx] / 255.0 if memorisation else None)
+    return {**{k: model[k] for k in model}, **{f"{k}_floor": v for k, v in floor.items()},
+            "num_samples": float(n), "classifier_test_accuracy": float(clf.test_accuracy)}
