@@ -67,7 +67,8 @@ def test_nonfinite_log_density_at_every_initial_position_is_refused(name):
 
     kernel = module.build_kernel(**options)
     positions = -jnp.ones((4, 2))
-    states = jax.vmap(lambda x: module.init(x, logdensity))(positions)
+    init = jax.jit(jax.vmap(lambda x: module.init(x, logdensity)))
+    states = init(positions)
     with pytest.raises(ValueError, match="not finite at any initial position .4 chain"):
         mcmc.sample_chain(kernel, states, 5, jax.random.key(0), logdensity_fn=logdensity, num_chains=4,
                           step_size=0.01, progress=False)
@@ -75,8 +76,7 @@ def test_nonfinite_log_density_at_every_initial_position_is_refused(name):
         mcmc.sample_chain(kernel, jax.tree.map(lambda s: s[0], states), 5, jax.random.key(0),
                           logdensity_fn=logdensity, step_size=0.01, progress=False)
     # One chain inside the support is enough to start.
-    positions = positions.at[0].set(1.0)
-    states = jax.vmap(lambda x: module.init(x, logdensity))(positions)
+    states = init(positions.at[0].set(1.0))
     out = mcmc.sample_chain(kernel, states, 5, jax.random.key(0), logdensity_fn=logdensity, num_chains=4,
                             step_size=0.01, progress=False)
     assert np.all(np.isfinite(np.asarray(out.samples[0])))

@@ -17,13 +17,13 @@ from .helpers import MU, SIGMA, assert_quartic_chains, assert_within_mcse, gauss
 def test_acceptance_is_the_metropolis_hastings_ratio(noise):
     """Detailed balance: acceptance = min(1, p(y) q(x|y) / (p(x) q(y|x))), q(.|x) = N(x + h grad, 2h I)."""
     kernel = jax.jit(mala.build_kernel(noise=noise), static_argnums=2)
-    grad = jax.grad(quartic_logdensity)
+    grad, draw = jax.jit(jax.grad(quartic_logdensity)), jax.jit(base.noise_source(noise))
     h = 0.15
     for i in range(20):
         key = jax.random.key(i)
         x = jnp.asarray(0.6 * np.random.default_rng(i).standard_normal(3), jnp.float32)
         state, info = kernel(key, mala.init(x, quartic_logdensity), quartic_logdensity, h)
-        z, u = base.noise_source(noise)(key, x)
+        z, u = draw(key, x)
         y = x + h * grad(x) + jnp.sqrt(2 * h) * z
         x64, y64 = np.asarray(x, np.float64), np.asarray(y, np.float64)
 
@@ -36,7 +36,7 @@ def test_acceptance_is_the_metropolis_hastings_ratio(noise):
         np.testing.assert_allclose(float(info.acceptance_rate), min(1.0, np.exp(log_ratio)), rtol=1e-3,
                                    atol=1e-6)
         expected = y if bool(info.is_accepted) else x
-        np.testing.assert_allclose(state.position, expected, rtol=1e-6)
+        np.testing.assert_allclose(state.position, expected, rtol=1e-6, atol=1e-7)  # y in float32
         # The cache holds the value and gradient of the current position.
         np.testing.assert_allclose(state.logdensity, quartic_logdensity(state.position), rtol=1e-6)
         np.testing.assert_allclose(state.logdensity_grad, grad(state.position), rtol=1e-5)
@@ -52,10 +52,10 @@ def test_gaussian_moments():
     assert_within_mcse((x - MU) ** 2, SIGMA**2, what="variance")
 
 
-@pytest.mark.parametrize("dim,noise", [(1, "fast"), (2, "fast"), (2, "jax")])
-def test_quartic_moments_within_4_mcse(dim, noise):
+@pytest.mark.parametrize("dim", [1, 2])
+def test_quartic_moments_within_4_mcse(dim):
     positions = 0.5 * jax.random.normal(jax.random.key(dim), (8, dim))
-    out = mcmc.sample_chain(mala.build_kernel(noise=noise), init_batch(mala, quartic_logdensity, positions), 4000,
+    out = mcmc.sample_chain(mala.build_kernel(), init_batch(mala, quartic_logdensity, positions), 4000,
                             jax.random.key(2), logdensity_fn=quartic_logdensity, num_chains=8, warmup=500, step_size=0.1,
                             target_accept=mala.TARGET_ACCEPTANCE)
     assert_quartic_chains(out.samples, dim)
@@ -84,7 +84,7 @@ def test_plus_infinity_is_rejected():
         return jnp.where(x[0] > 0.5, jnp.inf, -0.5 * jnp.sum(x**2))
 
     state = mala.init(jnp.zeros(1), lambda x: -0.5 * jnp.sum(x**2))
-    step = jax.vmap(lambda k: mala.build_kernel()(k, state, spiked, 1.0))
+    step = jax.jit(jax.vmap(lambda k: mala.build_kernel()(k, state, spiked, 1.0)))
     states, infos = step(jax.random.split(jax.random.key(0), 500))
     proposed_far = np.asarray(infos.acceptance_rate) == 0.0
     assert proposed_far.any() and np.all(np.asarray(states.position) <= 0.5)

@@ -30,7 +30,7 @@ def test_threefry_matches_jax_bits_and_split():
 
 def test_uniform_is_uniform_and_key_dependent():
     keys = jax.random.split(jax.random.key(0), 2000)
-    u = np.asarray(jax.vmap(lambda k: base.uniform(k, 7))(keys))
+    u = np.asarray(jax.jit(jax.vmap(lambda k: base.uniform(k, 7)))(keys))
     assert u.min() >= 0.0 and u.max() < 1.0
     assert stats.kstest(u.ravel(), "uniform").pvalue > 1e-3
     # Words of one draw and of different keys are uncorrelated.
@@ -61,7 +61,7 @@ def test_noise_sources_give_standard_normals_and_uniforms(noise):
     draw = base.noise_source(noise)
     like = {"a": jnp.zeros((2, 3)), "b": jnp.zeros(4)}
     keys = jax.random.split(jax.random.key(7), 4000)
-    z, u = jax.vmap(lambda k: draw(k, like))(keys)
+    z, u = jax.jit(jax.vmap(lambda k: draw(k, like)))(keys)
     assert z["a"].shape == (4000, 2, 3) and z["b"].shape == (4000, 4) and u.shape == (4000,)
     assert z["a"].dtype == jnp.float32 and u.dtype == jnp.float32
     z = np.concatenate([np.asarray(z["a"]).reshape(4000, -1), np.asarray(z["b"])], 1)
@@ -100,7 +100,7 @@ def test_metropolis_accept_rejects_nan_and_minus_inf():
     assert bool(accepted) and float(prob) == 1.0
     # P(accept) = exp(log_ratio) for log_ratio < 0.
     u = jax.random.uniform(jax.random.key(0), (100_000,))
-    accepted, prob, _ = jax.vmap(base.metropolis_accept, (0, None))(u, jnp.log(0.3))
+    accepted, prob, _ = jax.jit(jax.vmap(base.metropolis_accept, (0, None)))(u, jnp.log(0.3))
     assert abs(float(accepted.mean()) - 0.3) < 0.006
     np.testing.assert_allclose(prob, 0.3, rtol=1e-6)
 

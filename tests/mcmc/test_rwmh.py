@@ -17,12 +17,12 @@ from .helpers import MU, SIGMA, assert_quartic_chains, assert_within_mcse, gauss
 def test_acceptance_is_the_metropolis_ratio(noise):
     """Detailed balance: the kernel accepts with min(1, p(y)/p(x)) for its proposal y = x + h s z."""
     kernel = jax.jit(rwmh.build_kernel(scale=SIGMA, noise=noise), static_argnums=2)
-    h = 0.8
+    h, draw = 0.8, jax.jit(base.noise_source(noise))
     for i in range(20):
         key = jax.random.key(i)
         x = jnp.asarray(MU + 2 * SIGMA * np.random.default_rng(i).standard_normal(3), jnp.float32)
         state, info = kernel(key, rwmh.init(x, gaussian_logdensity), gaussian_logdensity, h)
-        z, u = base.noise_source(noise)(key, x)
+        z, u = draw(key, x)
         y = np.asarray(x + h * SIGMA * z, np.float64)
         target = stats.multivariate_normal(MU, np.diag(SIGMA.astype(np.float64) ** 2))
         ratio = min(1.0, np.exp(target.logpdf(y) - target.logpdf(np.asarray(x, np.float64))))

@@ -37,7 +37,7 @@ def test_grad_estimator_is_unbiased(data):
     full = jax.grad(lambda t: logprior(t) + jnp.sum(jax.vmap(loglik, (None, 0))(t, data)))(theta)
     np.testing.assert_allclose(estimate(theta, data), full, rtol=1e-4)
     # The average over all one-point minibatches is the full gradient.
-    singles = jax.vmap(lambda x: estimate(theta, x[None]))(data)
+    singles = jax.jit(jax.vmap(lambda x: estimate(theta, x[None])))(data)
     np.testing.assert_allclose(singles.mean(0), full, rtol=1e-4)
 
 
