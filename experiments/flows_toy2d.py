@@ -261,21 +261,15 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
 
 
 def _study_figure(wd, rows):
-    from matplotlib.figure import Figure
-
     groups = {}
     for r in rows:
         groups.setdefault(r["study"], []).append(r)
-    fig = Figure(figsize=(3.6 * len(groups), 3.4))
-    axes = fig.subplots(1, len(groups), squeeze=False)[0]
-    for ax, (what, rs) in zip(axes, groups.items()):
-        labels = [str(r["value"]) for r in rs]
-        ax.bar(labels, [r["kl"] for r in rs], yerr=[2 * r["kl_se"] for r in rs], color="#4c72b0", capsize=4)
-        ax.set_xlabel(what)
-        ax.set_ylabel("KL(p || q) estimate (nats)")
-        ax.set_title(f"{what} ({rs[0]['epochs']} epochs)")
-    fig.suptitle("RealNVP studies on gaussians_rot: held-out NLL - entropy (error bars: 2 s.e.)")
-    fig.tight_layout()
+    fig, axes = viz.panel_grid(1, len(groups), panel_size=(3.6, 3.4),
+                               title="RealNVP studies on gaussians_rot: held-out NLL - entropy (error bars: 2 s.e.)")
+    for ax, (what, rs) in zip(axes[0], groups.items()):
+        viz.bar_chart([str(r["value"]) for r in rs], [r["kl"] for r in rs], errors=[2 * r["kl_se"] for r in rs],
+                      ax=ax, title=f"{what} ({rs[0]['epochs']} epochs)", xlabel=what,
+                      ylabel="KL(p || q) estimate (nats)")
     wd.save_figure(fig, "studies_kl")
 
 

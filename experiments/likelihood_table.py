@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from jgen import experiment
+from jgen import experiment, viz
 from jgen.data.mnist7 import mnist7_splits
 from jgen.metrics.likelihood import independent_pixel_bits_per_dim
 
@@ -57,24 +57,16 @@ def _read_metrics(wd: experiment.Workdir) -> dict[str, dict]:
 
 
 def _bar_chart(rows: list[dict], wd: experiment.Workdir) -> None:
-    import matplotlib.pyplot as plt
-
     shown = [r for r in rows if isinstance(r["test_bits_per_dim"], float)]
-    fig, ax = plt.subplots(figsize=(7.0, 0.5 * max(len(shown), 2) + 1.4))
-    for i, r in enumerate(shown):
-        exact = r["kind"] == EXACT
-        ax.barh(i, r["test_bits_per_dim"], color="tab:blue" if exact else "tab:orange",
-                hatch=None if exact else "//", edgecolor="black", linewidth=0.5)
-        ax.text(r["test_bits_per_dim"], i, f" {r['test_bits_per_dim']:.3f}", va="center")
-    ax.set_yticks(range(len(shown)), [r["model"] for r in shown])
-    ax.invert_yaxis()
     missing = [r["model"] for r in rows if r not in shown]
-    ax.set_xlabel("test bits/dim (8-bit 7x7 MNIST, 10,000 test images; lower is better)"
-                  + ("\nnot yet available: " + ", ".join(missing) if missing else ""))
-    ax.set_title("Likelihood across families (blue: exact, orange hatched: upper bound)")
-    if shown:
-        ax.set_xlim(0, 1.18 * max(r["test_bits_per_dim"] for r in shown))
-    wd.save_figure(fig, "test_bpd")
+    exact = [r["kind"] == EXACT for r in shown]
+    viz.bar_chart([r["model"] for r in shown], [r["test_bits_per_dim"] for r in shown], horizontal=True,
+                  annotate=True, colors=["tab:blue" if e else "tab:orange" for e in exact],
+                  hatches=[None if e else "//" for e in exact],
+                  title="Likelihood across families (blue: exact, orange hatched: upper bound)",
+                  xlabel="test bits/dim (8-bit 7x7 MNIST, 10,000 test images; lower is better)"
+                  + ("\nnot yet available: " + ", ".join(missing) if missing else ""),
+                  path=wd.figure_path("test_bpd"))
 
 
 def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, float]:

@@ -150,7 +150,7 @@ def bar_chart(labels: Sequence[str], values: Array, *, errors: Array | None = No
     """One bar per labelled value, e.g. test bits/dim per model or a KL estimate per setting.
 
     Args:
-      labels: K bar labels.
+      labels: K bar labels (K may be 0: an empty chart, e.g. before any result exists).
       values: [K] bar lengths.
       errors: optional [K] error-bar half-widths (e.g. 2 standard errors).
       colors: optional K colours (default: the first palette colour).
@@ -162,7 +162,7 @@ def bar_chart(labels: Sequence[str], values: Array, *, errors: Array | None = No
     Returns:
       The figure.
     """
-    v = as_1d(values, "values")
+    v = np.asarray(values, dtype=np.float64).reshape(-1)  # no bars is allowed: an empty chart says so
     k = v.size
     if len(labels) != k:
         raise ValueError(f"labels needs one label per value ({k}), got {len(labels)}.")
