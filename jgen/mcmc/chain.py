@@ -81,7 +81,8 @@ def sample_chain(kernel: Callable, init_state: PyTree, num_steps: int, rng: jax.
       num_steps: post-warm-up steps per chain; a multiple of `thin`.
       rng: PRNG key.
       logdensity_fn: the target's unnormalised log-density `position -> scalar`, passed to the kernel at
-        every step; a plain function or a `jax.tree_util.Partial`.
+        every step: a plain function (outside `jit`, a new function object compiles anew) or a
+        `jax.tree_util.Partial`, whose bound arguments are traced.
       num_chains: number of chains, or None for a single chain (outputs then have no chain axis).
       thin: keep every `thin`-th state.
       warmup: steps run (and adapted, see above) before sampling; their states are not kept.
