@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -88,3 +89,28 @@ def test_bad_arguments(stl10):
         stream.StreamingBatches(batch_size=8)
     with pytest.raises(ValueError, match="non-negative int"):
         stream.StreamingBatches("stl10", "train", 2, **kw).iter_from(-1)
+
+
+def test_fit_resumed_from_a_checkpoint_sees_the_same_batches(stl10, tmp_path):
+    import optax
+
+    from jgen import train
+    from jgen.experiment import Workdir
+
+    _, kw = stl10
+    make = lambda: stream.StreamingBatches("stl10", "unlabelled", 4, seed=0, augment=stream.random_flip,
+                                           keys=("image",), **kw)
+    loss_fn = lambda p, b, rng: (jnp.mean((b["image"][:, :8, :8] / 255.0 - p["w"]) ** 2), {})
+    fit = lambda n, wd=None: train.fit_loss(loss_fn, {"w": jnp.zeros((8, 8, 3))}, optax.sgd(0.5), make(), n,
+                                            rng=jax.random.key(0), wd=wd, log_every=1, ckpt_every=2, progress=False)
+    straight = fit(7)
+    wd = Workdir(tmp_path)
+    fit(4, wd)
+    starts = []
+    iter_from = stream.StreamingBatches.iter_from
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stream.StreamingBatches, "iter_from", lambda self, step: starts.append(step) or iter_from(self, step))
+        resumed = fit(7, wd)  # restores step 4, then reads batches 4, 5, 6
+    assert starts == [4]
+    np.testing.assert_array_equal(np.asarray(resumed.params["w"]), np.asarray(straight.params["w"]))
+    assert [r["loss"] for r in resumed.history] == pytest.approx([r["loss"] for r in straight.history])
