@@ -11,8 +11,6 @@ nats per image and, when `cpt_letters` has run in the same suite directory, its 
 
 from __future__ import annotations
 
-import json
-
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -23,6 +21,9 @@ from jgen.autoregressive import lstm
 from jgen.data import BatchIterator
 from jgen.data.letters import letter_splits
 from jgen.metrics.likelihood import LN2, nats_to_bits
+
+# Compared against when it has run (the suite runs it first); lstm_letters also runs on its own.
+REQUIRES = ("cpt_letters",)
 
 
 def get_config(preset: str) -> ml_collections.ConfigDict:
@@ -48,18 +49,16 @@ def _nll(model, params, x) -> float:
 
 
 def _cpt_reference(wd: experiment.Workdir, test_idx: np.ndarray) -> dict:
-    """The CPT run's test NLL and whether it used these test letters (empty if it has not run)."""
-    cpt_dir = wd.path.parent / "cpt_letters"
+    """The CPT run's test NLL and whether it used these test letters (empty when it has not run)."""
+    cpt = wd.sibling("cpt_letters")
+    if not cpt.done:
+        return {}
     out = {}
-    metrics_path = cpt_dir / "metrics.json"
-    if metrics_path.exists():
-        metrics = json.loads(metrics_path.read_text())
-        if metrics.get("test_nll_nats") is not None:
-            out["cpt_test_nll_nats"] = float(metrics["test_nll_nats"])
-    split_path = cpt_dir / "artifacts" / "split.npz"
-    if split_path.exists():
-        with np.load(split_path) as z:
-            out["same_split_as_cpt"] = float(np.array_equal(z["test_idx"], test_idx))
+    if cpt.metrics().get("test_nll_nats") is not None:
+        out["cpt_test_nll_nats"] = float(cpt.metrics()["test_nll_nats"])
+    split = cpt.load_arrays("split")
+    if split is not None:
+        out["same_split_as_cpt"] = float(np.array_equal(split["test_idx"], test_idx))
     return out
 
 
