@@ -91,9 +91,8 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
     best_step = int(result.state.best_step)
 
     viz.loss_curves(
-        {"train NLL (minibatch)": ([r["step"] for r in result.history], [r["loss"] for r in result.history]),
-         "validation NLL": ([r["step"] for r in result.eval_history],
-                            [r["val_nll_nats"] for r in result.eval_history])},
+        {"train NLL (minibatch)": experiment.curve(result, "loss"),
+         "validation NLL": experiment.curve(result, "val_nll_nats")},
         mark_best={"validation NLL": best_step}, title="LSTM on 5x5 letters",
         ylabel="NLL (nats per image)", path=wd.figure_path("loss"))
 

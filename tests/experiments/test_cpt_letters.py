@@ -13,6 +13,7 @@ def test_cpt_test_nll_is_below_uniform_and_independent_pixels(letters_suite):
     assert m["test_nll_bits_per_image"] == pytest.approx(m["test_nll_nats"] / np.log(2))
     assert m["num_train"] + m["num_test"] == 1014 and m["table_entries"] == 2**25 - 1
     assert 0 < m["test_unseen_context_fraction"] < 1
+    assert np.isfinite(m["sampling_images_per_s"]) and m["sampling_images_per_s"] > 0
     # Less smoothing memorises: most samples are training letters.
     assert m["samples_in_train_fraction_smoothing_low"] > m["samples_in_train_fraction"]
     wd = root / "cpt_letters"
