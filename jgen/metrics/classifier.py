@@ -69,7 +69,7 @@ def classifier_config(dataset: str) -> ml_collections.ConfigDict:
     c.channels, c.features, c.epochs, c.batch_size, c.max_shift, c.seed = {
         "mnist": ((16, 32), 128, 3, 128, 1, 0),
         "mnist7": ((32, 64), 128, 4, 128, 0, 0),
-        "usps": ((16, 32), 128, 12, 128, 1, 0),
+        "usps": ((32, 64), 128, 12, 128, 1, 0),
         "olivetti_faces": ((8, 16, 32), 128, 60, 32, 3, 0),
     }[dataset]
     c.optim = optim.optim_config(name="adamw", learning_rate=3e-3, schedule="cosine", warmup_steps=100,
@@ -242,9 +242,9 @@ def _train(config: ml_collections.ConfigDict, splits: dict[str, np.ndarray]) -> 
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]).mean()
         return loss, {"accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["y"])}
 
-    # Ten steps per jitted call (a lax.scan): for a model this small, dispatch is a fair part of a step.
+    # No fuse_steps: on XLA:CPU, convolutions inside a lax.scan ran 5x slower per step than one step per call.
     result = train.fit_loss(loss_fn, params, tx, batches, num_steps, rng=jax.random.key(config.seed + 1),
-                            log_every=num_steps, ckpt_every=num_steps, fuse_steps=10, progress=False)
+                            log_every=num_steps, ckpt_every=num_steps, progress=False)
     return jax.device_get(result.params), num_classes
 
 
