@@ -27,6 +27,7 @@ the discarded eigenvalues over min(N, D) - q rather than D - q; the two agree wh
 References:
   Tipping & Bishop, "Probabilistic principal component analysis", JRSS B 61(3), 1999.
   Bishop, "Pattern Recognition and Machine Learning", 2006, sec. 12.2 (EM: eqs. 12.54-12.57).
+  Halko, Martinsson & Tropp, "Finding structure with randomness", SIAM Review 53(2), 2011 (EM's start).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.linalg import cho_solve, solve_triangular
 
 __all__ = [
@@ -73,12 +75,26 @@ class PPCAParams(NamedTuple):
     sigma2: Array
 
 
+def _check_finite(x: Array, name: str = "x") -> None:
+    """Refuses NaN/Inf in concrete data (traced values, inside jit, are not checked)."""
+    try:
+        a = np.asarray(x)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return
+    bad = ~np.isfinite(a)
+    if bad.any():
+        where = np.argwhere(bad)[0]
+        raise ValueError(f"{name} holds {int(bad.sum())} non-finite values (NaN or Inf), the first at index "
+                         f"{tuple(int(i) for i in where)}; PPCA needs finite data: drop or impute those rows")
+
+
 def _as_data(x, name: str = "x") -> Array:
     x = jnp.asarray(x)
     if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
         raise ValueError(f"{name} must have shape [N, D] (flatten images first), got {x.shape}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.float32)
+    _check_finite(x, name)
     return x
 
 
@@ -103,6 +119,7 @@ def _check_latent_dim(latent_dim: int, n: int, d: int) -> int:
 def _check_dim(x: Array, d: int, name: str = "x") -> None:
     if x.shape[-1] != d:
         raise ValueError(f"{name} has last dimension {x.shape[-1]}, expected the data dimension D = {d}")
+    _check_finite(x, name)
 
 
 # --------------------------------------------------------------------------- closed form
@@ -173,7 +190,7 @@ def log_prob(params: PPCAParams, x) -> Array:
 
 def average_log_likelihood(params: PPCAParams, x) -> Array:
     """Mean of `log_prob` over rows of x [N, D]: (1/N) sum_n log p(x_n), nats (scikit-learn's `score`)."""
-    return jnp.mean(log_prob(params, _as_data(x)))
+    return jnp.mean(log_prob(params, x))
 
 
 def posterior(params: PPCAParams, x) -> tuple[Array, Array]:
@@ -257,14 +274,64 @@ def marginal_covariance(params: PPCAParams) -> Array:
 # --------------------------------------------------------------------------- EM
 
 
-def init_em(x, latent_dim: int, key: Array) -> PPCAParams:
-    """EM starting point: the data mean, W with N(0, v) entries and sigma2 = v, v the mean per-dimension variance."""
+def init_em(x, latent_dim: int, key: Array, *, power_iterations: int = 2, oversampling: int = 10) -> PPCAParams:
+    """EM starting point at the data's scale, from a randomised range finder with a few power iterations.
+
+    With r = q + `oversampling` Gaussian test vectors G [D, r], the range of (X_c X_c^T)^k X_c G (k =
+    `power_iterations`, re-orthonormalised after every product) approximates the leading principal subspace
+    (Halko, Martinsson & Tropp 2011, Alg. 4.4); the Rayleigh-Ritz values lambda_hat_j <= lambda_j within it give
+    sigma2 = (tr S - sum_{j <= q} lambda_hat_j) / (D - q) and W = V_q (lambda_hat_q - sigma2)_+^{1/2}, as in
+    the closed form. Cost: 2k + 2 products with X_c [N, D] x [D, r], no D x D matrix.
+
+    Why not a random W: EM shrinks a W that is too large only by lambda / (lambda + sigma2) per step (it grows one
+    that is too small by ~lambda / sigma2), and on faces lambda_1 / sigma2 is in the hundreds, so a start with
+    columns at the scale of the total variance is still far off after hundreds of steps. The Ritz values are
+    lower bounds, so this start approaches from below; oversampling makes the subspace error shrink like
+    (lambda_{r+1} / lambda_q)^(2k+1) rather than EM's (lambda_{q+1} / lambda_q) per step.
+
+    Args:
+      x: [N, D] data.
+      latent_dim: q.
+      key: PRNG key for G.
+      power_iterations: k >= 0.
+      oversampling: extra test vectors (r = min(q + oversampling, N, D)).
+
+    Returns:
+      PPCAParams(data mean, W [D, q], sigma2).
+    """
     x = _as_data(x)
     n, d = x.shape
     q = _check_latent_dim(latent_dim, n, d)
-    var = jnp.mean(jnp.var(x, axis=0))
-    w = jax.random.normal(key, (d, q), x.dtype) * jnp.sqrt(var)
-    return PPCAParams(jnp.mean(x, axis=0), w, var)
+    if int(power_iterations) < 0 or int(oversampling) < 0:
+        raise ValueError(f"power_iterations and oversampling must be >= 0, got {power_iterations}, {oversampling}")
+    return _init_em(x, key, q, int(power_iterations), min(q + int(oversampling), n, d))
+
+
+def _orthonormal_basis(y: Array) -> tuple[Array, Array, Array]:
+    """Orthonormal basis of span(y) for y [K, r] of full column rank, from the eigenvectors of the [r, r] Gram
+    matrix (`jnp.linalg.qr` and `svd` run far slower on XLA's CPU backend). Returns (basis [K, r], eigenvalues
+    of y^T y descending [r], their eigenvectors [r, r])."""
+    e, v = jnp.linalg.eigh(y.T @ y)
+    e, v = e[::-1], v[:, ::-1]
+    e = jnp.maximum(e, jnp.finfo(y.dtype).tiny)
+    return (y @ v) / jnp.sqrt(e), e, v
+
+
+@functools.partial(jax.jit, static_argnames=("latent_dim", "power_iterations", "rank"))
+def _init_em(x: Array, key: Array, latent_dim: int, power_iterations: int, rank: int) -> PPCAParams:
+    n, d = x.shape
+    mean = jnp.mean(x, axis=0)
+    xc = x - mean
+    y = _orthonormal_basis(xc @ jax.random.normal(key, (d, rank), x.dtype))[0]  # [N, r]
+    for _ in range(power_iterations):
+        y = _orthonormal_basis(xc @ _orthonormal_basis(xc.T @ y)[0])[0]
+    # Rayleigh-Ritz in span(X_c^T y): the right singular vectors of B = y^T X_c [r, D] are X_c^T y's basis.
+    vt, s2_b, _ = _orthonormal_basis(xc.T @ y)  # s2_b: squared singular values of B
+    lam = s2_b[:latent_dim] / n
+    sigma2 = (jnp.sum(xc**2) / n - jnp.sum(lam)) / (d - latent_dim)
+    # A zero column would stay zero under EM: keep every column at least a little above zero.
+    w = vt[:, :latent_dim] * jnp.sqrt(jnp.maximum(lam - sigma2, 1e-2 * sigma2))
+    return PPCAParams(mean, w, sigma2)
 
 
 def em_step(params: PPCAParams, xc: Array) -> tuple[PPCAParams, Array]:
@@ -278,21 +345,21 @@ def em_step(params: PPCAParams, xc: Array) -> tuple[PPCAParams, Array]:
       (new params, average log-likelihood of the *input* params).
     """
     n, d = xc.shape
-    q = params.W.shape[1]
     w, s2 = params.W, params.sigma2
-    chol = jnp.linalg.cholesky(w.T @ w + s2 * jnp.eye(q, dtype=w.dtype))
+    # [q, q] systems through eigh: XLA's CPU triangular solves (cholesky solves, LU) are ~100x slower here.
+    e, v = jnp.linalg.eigh(w.T @ w + s2 * jnp.eye(w.shape[1], dtype=w.dtype))  # M = V diag(e) V^T
     xw = xc @ w  # [N, q]
-    ez = cho_solve((chol, True), xw.T).T  # [N, q]
-    m_inv = cho_solve((chol, True), jnp.eye(q, dtype=w.dtype))
-    szz = n * s2 * m_inv + ez.T @ ez  # [q, q]
+    xwv = xw @ v
+    ez = (xwv / e) @ v.T  # [N, q] = X W M^{-1}
+    szz = n * s2 * (v / e) @ v.T + ez.T @ ez  # [q, q]
     xez = xc.T @ ez  # [D, q]
-    w_new = jnp.linalg.solve(szz, xez.T).T
+    e_zz, v_zz = jnp.linalg.eigh(szz)
+    w_new = ((xez @ v_zz) / e_zz) @ v_zz.T
     x_sq = jnp.sum(xc**2)
     s2_new = (x_sq - 2.0 * jnp.sum(xez * w_new) + jnp.sum(szz * (w_new.T @ w_new))) / (n * d)
     # Log-likelihood of the current params from quantities already computed (Woodbury, as in `log_prob`).
-    a = solve_triangular(chol, xw.T, lower=True)
-    log_det = (d - q) * jnp.log(s2) + 2.0 * jnp.sum(jnp.log(jnp.diag(chol)))
-    ll = -0.5 * (d * _LOG2PI + log_det + (x_sq - jnp.sum(a**2)) / (n * s2))
+    log_det = (d - w.shape[1]) * jnp.log(s2) + jnp.sum(jnp.log(e))
+    ll = -0.5 * (d * _LOG2PI + log_det + (x_sq - jnp.sum(xwv**2 / e)) / (n * s2))
     return PPCAParams(params.mean, w_new, s2_new), ll
 
 
@@ -311,12 +378,13 @@ def fit_em(x, latent_dim: int, key: Array, *, num_steps: int = 200, init: PPCAPa
     """Maximum-likelihood PPCA by EM (Tipping & Bishop 1999, sec. 3.2), a `lax.scan` of `em_step`.
 
     Converges to the closed form `fit(x, q)` up to a rotation of W (W W^T, sigma2 and the log-likelihood
-    match); each step costs O(N D q) and never forms S.
+    match); each step costs O(N D q) and never forms S. The default start `init_em` (a few power iterations)
+    is what makes a few hundred steps enough on faces, where sigma2 is tiny against the leading eigenvalues.
 
     Args:
       x: [N, D] data.
       latent_dim: q.
-      key: PRNG key for the initial W (ignored when `init` is given).
+      key: PRNG key of the default start `init_em(x, q, key)` (ignored when `init` is given).
       num_steps: EM iterations.
       init: optional starting PPCAParams (its mean is replaced by the data mean, the ML mean).
 
