@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jgen.metrics import classifier as classifier_lib
+
 __all__ = [
     "gaussian_stats", "frechet_distance_from_stats", "frechet_distance", "kid", "precision_recall",
     "density_coverage", "class_coverage", "inception_score", "nearest_neighbour_distances",
@@ -319,8 +321,6 @@ def evaluate_samples(samples: Any, dataset: str, *, num_samples: int | None = No
       clf: a `Classifier` to use instead of the dataset's default one.
       memorisation: also compute the pixel-space memorisation rate (loads the training images).
     """
-    from jgen.metrics import classifier as classifier_lib
-
     clf = classifier_lib.get_classifier(dataset) if clf is None else clf
     ref = classifier_lib.reference(clf)
     samples = np.asarray(samples)
