@@ -45,8 +45,8 @@ def test_acceptance_is_the_metropolis_hastings_ratio(noise):
 def test_gaussian_moments():
     positions = jnp.asarray(MU + SIGMA * np.random.default_rng(0).standard_normal((8, 3)), jnp.float32)
     out = mcmc.sample_chain(mala.build_kernel(), init_batch(mala, gaussian_logdensity, positions), 4000,
-                            jax.random.key(1), logdensity_fn=gaussian_logdensity, num_chains=8, warmup=500, step_size=0.1,
-                            target_accept=mala.TARGET_ACCEPTANCE)
+                            jax.random.key(1), logdensity_fn=gaussian_logdensity, num_chains=8, warmup=500,
+                            step_size=0.1, target_accept=mala.TARGET_ACCEPTANCE)
     x = np.asarray(out.samples)
     assert_within_mcse(x, MU, what="mean")
     assert_within_mcse((x - MU) ** 2, SIGMA**2, what="variance")
@@ -56,8 +56,8 @@ def test_gaussian_moments():
 def test_quartic_moments_within_4_mcse(dim):
     positions = 0.5 * jax.random.normal(jax.random.key(dim), (8, dim))
     out = mcmc.sample_chain(mala.build_kernel(), init_batch(mala, quartic_logdensity, positions), 4000,
-                            jax.random.key(2), logdensity_fn=quartic_logdensity, num_chains=8, warmup=500, step_size=0.1,
-                            target_accept=mala.TARGET_ACCEPTANCE)
+                            jax.random.key(2), logdensity_fn=quartic_logdensity, num_chains=8, warmup=500,
+                            step_size=0.1, target_accept=mala.TARGET_ACCEPTANCE)
     assert_quartic_chains(out.samples, dim)
 
 
