@@ -109,6 +109,17 @@ def _is_concrete(x) -> bool:
         return False
 
 
+def _check_finite(x, name: str) -> None:
+    """Refuses NaN/Inf in concrete data (traced values, inside jit, are not checked)."""
+    if not _is_concrete(x):
+        return
+    bad = ~np.isfinite(np.asarray(x))
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{name} holds {int(bad.sum())} non-finite values (NaN or Inf), the first at index "
+                         f"{where}; a KDE needs finite {name}: drop those rows")
+
+
 def _check_kernel(kernel: str) -> None:
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
@@ -122,6 +133,7 @@ def _as_points(points) -> Array:
         raise ValueError(f"points must have shape [N, D] (or [N] for D = 1) with N, D >= 1, got {points.shape}")
     if not jnp.issubdtype(points.dtype, jnp.floating):
         points = points.astype(jnp.float32)
+    _check_finite(points, "points")
     return points
 
 
@@ -134,6 +146,7 @@ def _as_queries(x, dim: int) -> Array:
                          f"{'; [M] is accepted for D = 1' if dim == 1 else ''}), got {x.shape}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.float32)
+    _check_finite(x, "x")
     return x
 
 
@@ -143,6 +156,7 @@ def _normalised_log_weights(weights, n: int, dtype) -> Array:
     weights = jnp.asarray(weights, dtype)
     if weights.shape != (n,):
         raise ValueError(f"weights must have shape [N] = [{n}] (one per point), got {weights.shape}")
+    _check_finite(weights, "weights")
     if _is_concrete(weights) and (bool(jnp.any(weights < 0)) or not float(jnp.sum(weights)) > 0):
         raise ValueError("weights must be non-negative with a positive sum")
     return jnp.log(weights) - jnp.log(jnp.sum(weights))
@@ -231,7 +245,8 @@ def _bandwidth_matrix(bandwidth, points: Array, weights) -> Array:
     if _is_concrete(h):
         hn = np.asarray(h, np.float64)
         if kind < 2 and not np.all(np.diag(hn) > 0):
-            raise ValueError(f"scalar/diagonal bandwidths must be positive, got {np.asarray(bandwidth)}")
+            raise ValueError(f"scalar/diagonal bandwidths are per-axis standard deviations and must be positive, "
+                             f"got {np.asarray(bandwidth)}")
         if not np.all(np.isfinite(hn)) or abs(np.linalg.det(hn)) == 0.0:
             raise ValueError(f"bandwidth matrix H must be finite and invertible, got {hn.tolist()}")
     return h
@@ -243,7 +258,10 @@ def fit(points, bandwidth: Any = "scott", *, weights=None) -> KDE:
     Args:
       points: [N, D] data (or [N] for D = 1).
       bandwidth: "scott" | "silverman" (rule of thumb, see `rule_bandwidth`), a scalar h (H = h I), a vector
-        [D] (H = diag) or the full matrix H [D, D] (standard-deviation scale: kernel covariance H H^T).
+        [D] (H = diag) or the full matrix H [D, D] (standard-deviation scale: kernel covariance H H^T). A scalar
+        or vector holds standard deviations and must be positive; a matrix may be any finite invertible H, and
+        since only H H^T matters, negative entries are allowed there and equivalent to flipping signs (the
+        matrix diag(-0.3, 0.5) gives the same estimate as the vector (0.3, 0.5)).
       weights: optional [N] non-negative weights (normalised here).
 
     Returns:

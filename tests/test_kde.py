@@ -267,3 +267,34 @@ def test_bad_inputs_raise():
     with pytest.raises(TypeError, match="jgen.kde.KDE"):
         kde.log_prob((pts, np.eye(2)), pts)
     assert kde.log_prob(k, np.zeros((0, 2))).shape == (0,)
+
+
+def test_non_finite_points_weights_and_queries_are_refused():
+    pts = _data(n=20)
+    k = kde.fit(pts, 0.5)
+    for bad in (np.nan, -np.inf):
+        p = pts.copy()
+        p[4, 1] = bad
+        w = np.ones(20)
+        w[6] = bad
+        with pytest.raises(ValueError, match=r"points holds 1 non-finite values \(NaN or Inf\), the first at index "
+                                             r"\(4, 1\); a KDE needs finite points"):
+            kde.fit(p, 0.5)
+        with pytest.raises(ValueError, match=r"points holds 1 non-finite values"):
+            kde.rule_bandwidth(p)
+        with pytest.raises(ValueError, match=r"weights holds 1 non-finite values .* at index \(6,\)"):
+            kde.fit(pts, "scott", weights=w)
+        with pytest.raises(ValueError, match=r"x holds 1 non-finite values .* at index \(4, 1\)"):
+            kde.log_prob(k, p)
+
+
+def test_a_negative_diagonal_is_refused_as_a_vector_and_equivalent_as_a_matrix():
+    # Scalars and vectors are standard deviations; a matrix is any invertible H and only H H^T matters, so
+    # diag(-0.3, 0.5) is the vector (0.3, 0.5) with the first column's sign flipped (documented in `fit`).
+    pts = _data(n=50)
+    with pytest.raises(ValueError, match="standard deviations and must be positive"):
+        kde.fit(pts, np.array([-0.3, 0.5]))
+    x = pts[:10] + 0.2
+    with jax.enable_x64(True):
+        np.testing.assert_allclose(kde.log_prob(kde.fit(pts, np.diag([-0.3, 0.5])), x),
+                                   kde.log_prob(kde.fit(pts, np.array([0.3, 0.5])), x), rtol=1e-12)
