@@ -25,10 +25,19 @@ def get_config(preset):
     c.seed = 0
     c.n = 10 if preset == "full" else 3
     c.model = ml_collections.ConfigDict({"width": 4, "num_layers": 2})
+    c.train_for = 0
     return c
 
 
 def run(config, wd):
+    if config.get("train_for"):  # a real orbax checkpoint, for the logging check of the command line
+        import jax
+        import optax
+
+        from jgen import train
+
+        train.fit_loss(lambda p, b, r: ((p - 1.0) ** 2, {}), 0.0, optax.sgd(0.1), train.FullBatch({}),
+                       config.train_for, rng=jax.random.key(0), wd=wd, ckpt_every=1, progress=False)
     wd.log(1, loss=1.5)
     wd.save_table("t", [{"a": 1, "b": np.float32(2.5)}, {"a": 2, "c": "x"}])
     return {"n": config.n, "seed": config.seed, "width": config.model.width, "nan": float("nan"),
@@ -106,6 +115,35 @@ def test_command_line(tmp_path):
     assert bad.returncode != 0 and "preset" in bad.stderr and "quick" in bad.stderr
     missing = subprocess.run([sys.executable, str(module)], capture_output=True, text=True, cwd=ROOT)
     assert missing.returncode != 0 and "workdir" in missing.stderr
+    # Errors: one paragraph naming the key, the experiment and the closest keys; no traceback unless asked.
+    typo = subprocess.run([sys.executable, str(module), f"--workdir={tmp_path / 'y'}", "--config.model.widht=5"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert typo.returncode != 0 and "Traceback" not in typo.stderr
+    assert "unknown config key 'model.widht'" in typo.stderr and "Closest known keys: model.width" in typo.stderr
+    assert not (tmp_path / "y").exists()
+    verbose = subprocess.run([sys.executable, str(module), f"--workdir={tmp_path / 'y'}",
+                              "--config.model.num_layers=-1"], capture_output=True, text=True, cwd=ROOT,
+                             env={**os.environ, "JGEN_VERBOSE": "1"})
+    assert verbose.returncode != 0 and "Traceback" in verbose.stderr and "expected a positive integer" in verbose.stderr
+
+
+def test_command_line_keeps_library_logging_quiet_unless_verbose(tmp_path):
+    module = tmp_path / "tiny_fit.py"
+    module.write_text(textwrap.dedent('''
+        import sys
+        sys.path.insert(0, %r)
+        from tests.test_experiment import get_config, run
+        from jgen import experiment
+        if __name__ == "__main__":
+            experiment.main(get_config, run)
+    ''' % str(ROOT)))
+    runs = {name: subprocess.run([sys.executable, str(module), f"--workdir={tmp_path / name}",
+                                  "--config.train_for=2", *flags], capture_output=True, text=True, cwd=ROOT)
+            for name, flags in (("quiet", []), ("verbose", ["--verbose"]))}
+    assert runs["quiet"].returncode == 0 and runs["verbose"].returncode == 0, runs["quiet"].stderr[-2000:]
+    assert (tmp_path / "quiet" / "checkpoints" / "train" / "2").is_dir()  # orbax did write (and could log)
+    assert "orbax" in runs["verbose"].stderr.lower()  # what the check below looks for
+    assert "orbax" not in runs["quiet"].stderr.lower() and "INFO" not in runs["quiet"].stderr, runs["quiet"].stderr
 
 
 def test_log_curve_subsamples_and_replaces_on_rerun(tmp_path):
@@ -208,6 +246,7 @@ def test_curve_reads_training_then_evaluation_rows():
 
 
 def test_time_compiled_times_calls_not_compilation():
+    import jax
     import jax.numpy as jnp
 
     traces = []
@@ -221,3 +260,14 @@ def test_time_compiled_times_calls_not_compilation():
     assert 0 < seconds < 1.0 and len(traces) == 1
     compiled = jax.jit(f).lower(x).compile()
     assert experiment.time_compiled(compiled, x, repeats=1) > 0 and len(traces) == 1  # used as it is
+
+
+@pytest.mark.parametrize("value", [0, -8])
+def test_flows_toy2d_batch_size_is_refused_before_any_work(tmp_path, value):
+    from experiments import flows_toy2d
+
+    with pytest.raises(experiment.ConfigError, match=rf"--config.batch_size={value} is not valid for flows_toy2d: "
+                                                     r"expected a positive integer"):
+        experiment.run_experiment(flows_toy2d.get_config, flows_toy2d.run, tmp_path / "w",
+                                  overrides={"batch_size": value})
+    assert not (tmp_path / "w").exists()
