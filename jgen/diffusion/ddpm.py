@@ -11,80 +11,20 @@ Time steps are t = 1..T. Arrays of per-step quantities are indexed by t - 1; `al
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
+# The schedules moved to their own module; re-exported so that `ddpm.make_schedule` etc. keep working.
+from jgen.diffusion.schedules import (SCHEDULES, Schedule, alpha_bar_curve, cosine_beta_schedule,  # noqa: F401
+                                      linear_beta_schedule, make_schedule)
+
 __all__ = ["Schedule", "linear_beta_schedule", "cosine_beta_schedule", "make_schedule", "SCHEDULES",
            "alpha_bar_curve", "q_sample", "noise_prediction_loss", "ancestral_sample"]
 
-SCHEDULES = ("linear", "cosine")
-
 # eps_fn(x_t [batch, ...], t [batch] int32 in 1..T) -> predicted noise [batch, ...]
 EpsFn = Callable[[jax.Array, jax.Array], jax.Array]
-
-
-class Schedule(NamedTuple):
-    """A noise schedule; every field is float32[T], entry t - 1 belongs to step t.
-
-    Attributes:
-      betas: beta_t, the variance added at step t.
-      alphas: alpha_t = 1 - beta_t.
-      alpha_bars: alpha_bar_t = prod_{s <= t} alpha_s.
-    """
-
-    betas: jax.Array
-    alphas: jax.Array
-    alpha_bars: jax.Array
-
-    @property
-    def num_steps(self) -> int:
-        return self.betas.shape[0]
-
-
-def linear_beta_schedule(num_steps: int = 50, beta_start: float = 1e-4, beta_end: float = 2e-2) -> Schedule:
-    """beta_t linear from `beta_start` (t = 1) to `beta_end` (t = T)."""
-    if num_steps < 1 or not 0.0 < beta_start <= beta_end < 1.0:
-        raise ValueError(f"need num_steps >= 1 and 0 < beta_start <= beta_end < 1, got "
-                         f"{num_steps}, {beta_start}, {beta_end}")
-    betas = jnp.linspace(beta_start, beta_end, num_steps, dtype=jnp.float32)
-    alphas = 1.0 - betas
-    return Schedule(betas, alphas, jnp.cumprod(alphas))
-
-
-def cosine_beta_schedule(num_steps: int = 50, offset: float = 0.008, max_beta: float = 0.999) -> Schedule:
-    """The cosine schedule: alpha_bar_t = f(t) / f(0), f(t) = cos((t / T + s) / (1 + s) * pi / 2)^2.
-
-    alpha_bar_T is 0 before clipping, so x_T is pure noise whatever T; beta_t = 1 - alpha_bar_t /
-    alpha_bar_{t-1} is clipped to `max_beta` to keep the last steps finite. Nichol & Dhariwal, "Improved
-    Denoising Diffusion Probabilistic Models", ICML 2021, eq. 17.
-
-    Args:
-      num_steps: T. offset: s, which keeps beta_1 from being tiny. max_beta: the clip of beta_t, in (0, 1).
-    """
-    if num_steps < 1 or offset < 0 or not 0.0 < max_beta < 1.0:
-        raise ValueError(f"need num_steps >= 1, offset >= 0 and 0 < max_beta < 1, got {num_steps}, {offset}, "
-                         f"{max_beta}")
-    t = jnp.arange(num_steps + 1, dtype=jnp.float32) / num_steps
-    f = jnp.cos((t + offset) / (1.0 + offset) * jnp.pi / 2) ** 2
-    betas = jnp.clip(1.0 - f[1:] / f[:-1], 0.0, max_beta)
-    alphas = 1.0 - betas
-    return Schedule(betas, alphas, jnp.cumprod(alphas))
-
-
-def make_schedule(name: str, num_steps: int, beta_start: float = 1e-4, beta_end: float = 2e-2) -> Schedule:
-    """The schedule `name` (one of `SCHEDULES`); the beta range applies to the linear one only."""
-    if name == "linear":
-        return linear_beta_schedule(num_steps, beta_start, beta_end)
-    if name == "cosine":
-        return cosine_beta_schedule(num_steps)
-    raise ValueError(f"unknown noise schedule {name!r}; expected one of {', '.join(SCHEDULES)}")
-
-
-def alpha_bar_curve(schedule: Schedule) -> jax.Array:
-    """alpha_bar_t for t = 0..T (float32[T + 1]), with alpha_bar_0 = 1."""
-    return jnp.concatenate([jnp.ones((1,), schedule.alpha_bars.dtype), schedule.alpha_bars])
 
 
 def _per_example(values: jax.Array, t: jax.Array, like: jax.Array) -> jax.Array:
