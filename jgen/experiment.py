@@ -23,7 +23,7 @@ where `<root>` is the parent of DIR unless `--requires_root` says otherwise), an
 
 Configuration checks happen before any work: an unknown `--config.key` (or `overrides` key) is refused with
 the closest known keys; every integer whose name says it counts something (see `COUNT_KEY`) must be
-positive; then the module's `validate_config` runs. An error that reaches the command line is printed as one
+positive; every `optim` block is built once; then the module's `validate_config` runs. An error that reaches the command line is printed as one
 paragraph (what is wrong, what is expected, what to do) without a traceback, which goes to `error.txt` in the
 workdir instead (and to the terminal with `--verbose` or `JGEN_VERBOSE=1`). Library logging (absl, orbax)
 stays at warnings unless `--verbose`.
@@ -51,7 +51,7 @@ import numpy as np
 __all__ = [
     "Workdir", "Sibling", "ExperimentError", "ConfigError", "ConfigMismatchError", "MissingSiblingError",
     "WorkdirError", "run_experiment", "main", "flat_metrics", "curve", "time_compiled", "apply_overrides",
-    "check_counts", "format_error", "quiet_library_logging", "PRESETS", "COUNT_KEY",
+    "check_counts", "check_optim_blocks", "format_error", "quiet_library_logging", "PRESETS", "COUNT_KEY",
 ]
 
 PRESETS = ("quick", "full")
@@ -467,6 +467,24 @@ def check_counts(config: Any, experiment: str, prefix: str = "") -> None:
                     f"steps, items or repeats). Set --config.{key} to {low + 1 if low == 0 else 1} or more.")
 
 
+def check_optim_blocks(config: Any, experiment: str, prefix: str = "") -> None:
+    """Builds every `optim` block once (`jgen.optim.make_optimizer`), so a bad optimizer setting is refused
+    before any work rather than when its model starts training."""
+    for k, v in config.items():
+        if not _is_block(v):
+            continue
+        if k == "optim":
+            from jgen import optim
+
+            try:
+                optim.make_optimizer(v, 1)
+            except ValueError as e:
+                where = "" if not prefix else f"in the block {prefix}optim: "
+                raise ConfigError(f"{experiment}: {where}{e}") from None
+        else:
+            check_optim_blocks(v, experiment, f"{prefix}{k}.")
+
+
 # Running --------------------------------------------------------------------------------------------------
 def _module_of(fn: Callable):
     return sys.modules.get(getattr(fn, "__module__", ""), None)
@@ -489,7 +507,8 @@ def run_experiment(get_config: Callable[[str], Any], run: Callable[[Any, Workdir
     """Runs one experiment into `workdir` and returns its metrics (as written to metrics.json).
 
     Everything is checked before anything is written: the preset, the override keys, counts
-    (`check_counts`), the experiment's own `validate_config`, the workdir, and an earlier run's config.
+    (`check_counts`), every `optim` block (`check_optim_blocks`), the experiment's own `validate_config`, the
+    workdir, and an earlier run's config.
 
     Args:
       get_config, run: the experiment module's functions.
@@ -516,6 +535,7 @@ def run_experiment(get_config: Callable[[str], Any], run: Callable[[Any, Workdir
     if seed is not None:
         config.seed = int(seed)
     check_counts(config, name)
+    check_optim_blocks(config, name)
     validate = validate_config or getattr(_module_of(run), "validate_config", None)
     if validate is not None:
         validate(config)

@@ -155,6 +155,19 @@ def test_log_curve_subsamples_and_replaces_on_rerun(tmp_path):
     assert rows[3]["loglik"] == 30.0
 
 
+def test_a_bad_optim_block_is_refused_before_any_work(tmp_path):
+    from jgen import optim
+
+    def with_optim(preset):
+        c = get_config(preset)
+        c.model.optim = optim.optim_config()
+        return c
+
+    with pytest.raises(experiment.ConfigError, match=r"in the block model.optim: .*name='adm' is not valid"):
+        experiment.run_experiment(with_optim, run, tmp_path / "w", overrides={"model.optim.name": "adm"})
+    assert not (tmp_path / "w").exists()
+
+
 def test_validate_config_hook_runs_before_any_work(tmp_path):
     def validate(config):
         if config.n > 5:
