@@ -37,6 +37,7 @@ REGISTRY = (
     "lstm_letters",
     "ar_mnist7",
     "likelihood_table",
+    "ebm_usps",
 )
 
 
