@@ -38,6 +38,7 @@ REGISTRY = (
     "ar_mnist7",
     "likelihood_table",
     "ebm_usps",
+    "vae_mnist",
 )
 
 
