@@ -3,13 +3,15 @@ to hold in memory (STL-10 with its unlabelled split: 113,000 images of 96x96x3, 
 
 The pipeline is a grain `MapDataset`, so every batch is a pure function of its index:
 
-    tfds.data_source (array_record) -> this host's shard [p::P] -> global shuffle from `seed` (a new
-    permutation every epoch) -> repeat -> augmentation `augment(example, np_rng)` (seeded per element)
-    -> batches of batch_size / P -> device (sharded along the `data` axis with a mesh)
+    record indices -> this host's shard [p::P] -> global shuffle from `seed` (a new permutation every
+    epoch) -> repeat -> batches of batch_size / P indices -> one `__getitems__` read of the
+    tfds.data_source (array_record) per batch -> augmentation `augment(batch, np_rng)` (seeded per batch)
+    -> device (sharded along the `data` axis with a mesh)
 
 Batch `k` is the same whether it is reached from step 0 or by `iter_from(k)`, so the step counter saved in
 the train state is the iterator state: `jgen.train.fit` resumes a run on exactly the batches an
-uninterrupted one would see. Records are read and augmented by grain's thread pool ahead of the consumer.
+uninterrupted one would see. Batches are read and augmented by grain's thread pool ahead of the consumer;
+reading a batch's records in one call is several times faster than grain's record-by-record batching.
 Batches run across epoch boundaries (an epoch is `steps_per_epoch` batches, rounded down).
 
 Small datasets keep the in-memory path (`jgen.data.BatchIterator`), which is faster when the data fit.
@@ -32,11 +34,12 @@ __all__ = ["StreamingBatches", "random_flip"]
 Augment = Callable[[dict, np.random.Generator], dict]
 
 
-def random_flip(example: dict, rng: np.random.Generator, *, key: str = "image") -> dict:
-    """Mirrors `example[key]` ([H, W, C]) left-right with probability 1/2: an `augment` for natural images."""
-    if rng.random() < 0.5:
-        example = {**example, key: np.ascontiguousarray(example[key][:, ::-1])}
-    return example
+def random_flip(batch: dict, rng: np.random.Generator, *, key: str = "image") -> dict:
+    """Mirrors each image of `batch[key]` ([n, H, W, C]) left-right with probability 1/2 (an `augment`)."""
+    flip = rng.random(len(batch[key])) < 0.5
+    images = batch[key].copy()
+    images[flip] = images[flip, :, ::-1]
+    return {**batch, key: images}
 
 
 class StreamingBatches:
@@ -52,7 +55,7 @@ class StreamingBatches:
       batch_size: global batch size (over all processes); must divide by the process count.
       seed: seed of the shuffle and of the augmentation.
       shuffle: shuffle globally every epoch (else records in order).
-      augment: optional `augment(example, rng) -> example`, e.g. `random_flip`; runs on the host.
+      augment: optional `augment(batch, rng) -> batch` on this host's numpy batch, e.g. `random_flip`.
       keys: features to keep (default: all), e.g. ("image",) to drop labels.
       mesh: optional mesh with a `data` axis; batches are then global arrays sharded along it.
       num_threads: grain reader threads; prefetch: batches read ahead (0: read on demand, no threads).
@@ -80,7 +83,8 @@ class StreamingBatches:
             raise ValueError(f"seed must lie in 0..2**32-1 (grain's shuffle seed), got {seed}")
         self.batch_size, self.seed, self.mesh, self.device = int(batch_size), int(seed), mesh, device
         self.num_threads, self.prefetch = int(num_threads), int(prefetch)
-        ds = grain.MapDataset.source(self.source)
+        self.keys = None if keys is None else tuple(keys)
+        ds = grain.MapDataset.range(len(self.source))
         if n_proc > 1:  # each host reads only its own records
             ds = ds[proc::n_proc]
         self.num_examples = len(ds)  # on this host
@@ -90,13 +94,15 @@ class StreamingBatches:
         self.steps_per_epoch = self.num_examples // self.host_batch_size
         if shuffle:
             ds = ds.shuffle(seed=self.seed)
-        ds = ds.repeat()
-        if keys is not None:
-            keys = tuple(keys)
-            ds = ds.map(lambda ex: {k: ex[k] for k in keys})
-        if augment is not None:
-            ds = ds.random_map(augment, seed=self.seed)
-        self.dataset = ds.batch(self.host_batch_size, drop_remainder=True)
+        ds = ds.repeat().batch(self.host_batch_size, drop_remainder=True).map(self._read)
+        self.dataset = ds if augment is None else ds.random_map(augment, seed=self.seed)
+
+    def _read(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        idx = [int(i) for i in indices]
+        getitems = getattr(self.source, "__getitems__", None)
+        examples = getitems(idx) if getitems is not None else [self.source[i] for i in idx]
+        keys = self.keys if self.keys is not None else tuple(examples[0])
+        return {k: np.stack([np.asarray(e[k]) for e in examples]) for k in keys}
 
     def host_batch(self, step: int) -> dict[str, np.ndarray]:
         """This host's part of batch `step` as numpy arrays (read now, without threads)."""
