@@ -35,7 +35,8 @@ class ConvEnergy(nn.Module):
         if x.ndim == 3:
             x = x[..., None]
         for ch in self.channels:
-            x = nn.silu(nn.Conv(ch, (3, 3), strides=(2, 2), padding="SAME")(x))
+            # Padding 1 on both sides, as PyTorch's padding=1 (XLA's "SAME" would pad only after the image).
+            x = nn.silu(nn.Conv(ch, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))(x))
         h = nn.silu(nn.Dense(self.hidden)(x.reshape(x.shape[0], -1)))
         return nn.Dense(1)(h)[:, 0]
 
