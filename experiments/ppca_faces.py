@@ -2,14 +2,13 @@
 
 The exercise "PPCA on faces". Olivetti faces (400 images of 64 x 64, 10 per person for 40 people; D = 4096) or,
 with `--config.dataset=frey_faces`, the Frey faces (1965 frames of 28 x 20). Pixels are scaled to [0, 1] and
-a random `test_fraction` of the images is held out. For each latent dimension d in {16, 32, 64} the maximum
+a random `test_fraction` of the images is held out (`jgen.data.faces.split`, by image). For each latent dimension d in {16, 32, 64} the maximum
 likelihood PPCA (Tipping & Bishop 1999) is fitted in closed form from the thin SVD of the centred N x D data
 matrix, and evaluated by the average log-likelihood (nats per image) and the reconstruction error
 (mean squared error per pixel of E[x | z = E[z | x]]) on the training and held-out images. With N < D the
 ML noise variance averages the discarded eigenvalues over D - q, most of them zero, so sigma2 is small and the
-gap between training and held-out likelihood widens as d grows. EM (`em_steps` iterations) is run for the smallest d and
-compared with the closed form (EM moves W within the principal subspace at a rate ~ 1 - sigma2 / lambda_q,
-slow here where sigma2 is tiny, so a gap remains after a few hundred steps). Figures: 2-D and 3-D scatter of
+gap between training and held-out likelihood widens as d grows. EM (`em_steps` iterations from `ppca.init_em`'s start) is run
+for the smallest d and compared with the closed form. Figures: 2-D and 3-D scatter of
 the posterior-mean projections (q = 2, 3; coloured by person for Olivetti, by frame index for Frey),
 reconstructions of 25 held-out faces per d, a 10 x 10 collage of E[x | z] for z ~ p(z), and traversals of the
 leading latent dimensions in multiples of their prior standard deviation (1) around the mean face.
@@ -23,7 +22,7 @@ import ml_collections
 import numpy as np
 
 from jgen import experiment, ppca, viz
-from jgen.data import load, preprocess
+from jgen.data import faces, preprocess
 
 
 def get_config(preset: str) -> ml_collections.ConfigDict:
@@ -40,28 +39,29 @@ def get_config(preset: str) -> ml_collections.ConfigDict:
     return c
 
 
-def _load(name: str) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+def _load(name: str) -> dict[str, np.ndarray]:
     if name not in ("olivetti_faces", "frey_faces"):
         raise ValueError(f"dataset must be 'olivetti_faces' or 'frey_faces', got {name!r}")
-    data = load(name)
-    images = data["image"]  # uint8 [N, H, W, 1]
-    hw = images.shape[1:3]
-    x = np.asarray(preprocess.to_unit(images)).reshape(len(images), -1)
-    colour = data["label"] if "label" in data else np.arange(len(images), dtype=np.float64)  # person / frame
-    return x, np.asarray(colour), hw
+    return faces.olivetti() if name == "olivetti_faces" else faces.frey()
+
+
+def _flat(images) -> np.ndarray:
+    return np.asarray(preprocess.to_unit(images)).reshape(len(images), -1)
 
 
 def run(config, wd: experiment.Workdir) -> dict[str, float]:
-    x, colour, (h, w) = _load(config.dataset)
+    data = _load(config.dataset)
+    rng = np.random.default_rng(config.seed)  # draws the split, then the faces shown
+    parts = faces.split(data, test_fraction=config.test_fraction, seed=rng)
+    x = _flat(data["image"])
+    x_train, x_test = (jnp.asarray(_flat(parts[s]["image"])) for s in ("train", "test"))
+    colour = data["label"] if "label" in data else data["index"].astype(np.float64)  # person / frame
+    h, w = data["image"].shape[1:3]
     short = {"olivetti_faces": "Olivetti", "frey_faces": "Frey"}[config.dataset]
     n, d_pix = x.shape
-    rng = np.random.default_rng(config.seed)
-    perm = rng.permutation(n)
-    n_test = int(round(config.test_fraction * n))
-    test_idx, train_idx = perm[:n_test], perm[n_test:]
-    x_train, x_test = jnp.asarray(x[train_idx]), jnp.asarray(x[test_idx])
+    n_test = len(x_test)
     img = lambda v: np.asarray(v).reshape(-1, h, w)
-    metrics: dict[str, float] = {"num_train": float(len(train_idx)), "num_test": float(n_test),
+    metrics: dict[str, float] = {"num_train": float(len(x_train)), "num_test": float(n_test),
                                  "data_dim": float(d_pix)}
 
     # Latent projections for visualisation (q = 2 and 3), all images.
@@ -111,7 +111,7 @@ def run(config, wd: experiment.Workdir) -> dict[str, float]:
     viz.line_plot(dims, curves, title="PPCA average log-likelihood vs latent dimension", xlabel="latent dimension d",
                   ylabel="log-likelihood (nats per image)", marker="o", path=wd.figure_path("loglik_vs_d"))
 
-    # EM for the smallest d, from a random start, against the closed form.
+    # EM for the smallest d, from its default start, against the closed form.
     q_em = min(config.latent_dims)
     em, lls = ppca.fit_em(x_train, q_em, jax.random.key(config.seed), num_steps=config.em_steps)
     metrics[f"em_loglik_d{q_em}"] = float(ppca.average_log_likelihood(em, x_train))
@@ -133,8 +133,8 @@ def run(config, wd: experiment.Workdir) -> dict[str, float]:
     z = np.zeros((k, len(stds), q_s), np.float32)
     for j in range(k):
         z[j, :, j] = stds  # the prior std of every latent is 1
-    faces = ppca.decode(p, jnp.asarray(z.reshape(-1, q_s)))
-    viz.image_grid(img(faces), nrow=len(stds), vmin=0.0, vmax=1.0,
+    traversal = ppca.decode(p, jnp.asarray(z.reshape(-1, q_s)))
+    viz.image_grid(img(traversal), nrow=len(stds), vmin=0.0, vmax=1.0,
                    row_labels=[f"$z_{j + 1}$" for j in range(k)], col_labels=[f"{s:+g} sd" for s in stds],
                    title=f"E[x | z] moving one latent by multiples of its prior std (d = {q_s})",
                    path=wd.figure_path("traversals"))
