@@ -1,11 +1,12 @@
-"""Denoising diffusion probabilistic models (Ho et al. 2020): schedules, losses, samplers, denoisers."""
+"""Denoising diffusion probabilistic models (Ho et al. 2020): schedules, losses, samplers, denoisers, bounds."""
 
-from jgen.diffusion import ddpm, denoisers, schedules
+from jgen.diffusion import ddpm, denoisers, schedules, unet
 from jgen.diffusion.ddpm import ancestral_sample, noise_prediction_loss, q_sample
 from jgen.diffusion.denoisers import DenoisingMLP
 from jgen.diffusion.schedules import (Schedule, cosine_beta_schedule, linear_beta_schedule, make_schedule,
                                       schedule_from_betas)
+from jgen.diffusion.unet import UNet
 
-__all__ = ["ddpm", "denoisers", "schedules", "Schedule", "linear_beta_schedule", "cosine_beta_schedule",
-           "make_schedule", "schedule_from_betas", "q_sample", "noise_prediction_loss", "ancestral_sample",
-           "DenoisingMLP"]
+__all__ = ["ddpm", "denoisers", "schedules", "unet", "Schedule", "linear_beta_schedule",
+           "cosine_beta_schedule", "make_schedule", "schedule_from_betas", "q_sample", "noise_prediction_loss",
+           "ancestral_sample", "DenoisingMLP", "UNet"]

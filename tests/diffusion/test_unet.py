@@ -1,0 +1,81 @@
+"""The DDPM U-Net: shapes at 28x28, 32x32 and 8x8, time conditioning, and its parameter count in closed form."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jgen.diffusion import unet
+
+TINY = dict(channels=4, channel_mults=(1, 2, 2), num_res_blocks=1, attention_resolutions=(14,), dropout=0.1,
+            num_groups=2)
+
+
+def _shape_of_output(model, image_shape):
+    x = jax.ShapeDtypeStruct((2, *image_shape), jnp.float32)
+    t = jax.ShapeDtypeStruct((2,), jnp.int32)
+    params = jax.eval_shape(model.init, jax.random.PRNGKey(0), x, t)
+    return jax.eval_shape(model.apply, params, x, t).shape
+
+
+@pytest.mark.parametrize("image_shape,mults", [((28, 28, 1), (1, 2, 2)), ((32, 32, 3), (1, 2, 2, 2)),
+                                               ((8, 8, 1), (1, 2))])
+def test_output_shape_is_input_shape(image_shape, mults):
+    model = unet.UNet(**{**TINY, "channel_mults": mults})
+    assert _shape_of_output(model, image_shape) == (2, *image_shape)
+
+
+def test_sizes_that_do_not_halve_are_refused():
+    with pytest.raises(ValueError, match=r"image size 7x7 is not divisible by 2\^1 = 2.*pad the images"):
+        _shape_of_output(unet.UNet(**{**TINY, "channel_mults": (1, 2)}), (7, 7, 1))
+
+
+def _closed_form_count(ch, mults, nrb, attn, size, c_in):
+    conv = lambda i, o: 9 * i * o + o  # noqa: E731
+    dense = lambda i, o: i * o + o  # noqa: E731
+    res = lambda i, o: 2 * i + conv(i, o) + dense(4 * ch, o) + 2 * o + conv(o, o) + (dense(i, o) if i != o else 0)  # noqa: E731
+    att = lambda c: 2 * c + 4 * dense(c, c)  # noqa: E731
+    n = dense(ch, 4 * ch) + dense(4 * ch, 4 * ch) + conv(c_in, ch)
+    widths, w, res_sizes = [ch], ch, []
+    for level, m in enumerate(mults):
+        for _ in range(nrb):
+            n += res(w, ch * m) + (att(ch * m) if size in attn else 0)
+            w = ch * m
+            widths.append(w)
+        res_sizes.append(size)
+        if level < len(mults) - 1:
+            n += conv(w, w)
+            widths.append(w)
+            size //= 2
+    n += 2 * res(w, w) + att(w)
+    for level, m in reversed(list(enumerate(mults))):
+        for _ in range(nrb + 1):
+            n += res(w + widths.pop(), ch * m) + (att(ch * m) if size in attn else 0)
+            w = ch * m
+        if level > 0:
+            n += conv(w, w)
+            size *= 2
+    return n + 2 * w + conv(w, c_in)
+
+
+@pytest.mark.parametrize("cfg", [dict(TINY), dict(channels=8, channel_mults=(1, 2), num_res_blocks=2,
+                                                   attention_resolutions=(28, 14), dropout=0.0, num_groups=4)])
+def test_param_count_matches_the_architecture(cfg):
+    expected = _closed_form_count(cfg["channels"], cfg["channel_mults"], cfg["num_res_blocks"],
+                                  cfg["attention_resolutions"], 28, 1)
+    assert unet.num_params(unet.UNet(**cfg), (28, 28, 1)) == expected
+
+
+def test_output_depends_on_t():
+    model = unet.UNet(**TINY)
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 28, 28, 1))
+    shapes = jax.eval_shape(model.init, jax.random.PRNGKey(1), x, jnp.ones(2, jnp.int32))
+    # Random parameters drawn in numpy: `model.init` compiles a threefry hash per parameter (tens of seconds
+    # of CPU), and its zero-initialised output layers would make every output 0 anyway.
+    rng = np.random.default_rng(0)
+    params = jax.tree.map(lambda s: jnp.asarray(0.3 * rng.standard_normal(s.shape), s.dtype), shapes)
+    x = jnp.concatenate([x[:1], x[:1]])
+    out = np.asarray(jax.jit(model.apply)(params, x, jnp.array([1, 10], jnp.int32)))
+    assert out.shape == (2, 28, 28, 1) and np.all(np.isfinite(out))
+    assert np.abs(out[0] - out[1]).mean() > 1e-3 * np.abs(out).mean()
+    np.testing.assert_allclose(unet.timestep_embedding(jnp.array([0]), 8)[0], [0, 0, 0, 0, 1, 1, 1, 1])
