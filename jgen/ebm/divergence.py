@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 import jax
-import numpy as np
+import jax.numpy as jnp
 
 from jgen import train
 from jgen.ebm.cd import ENERGY_MAGNITUDE
@@ -93,8 +93,7 @@ def fit(step, state: train.TrainState, batches, num_steps: int, *, wd=None, name
     while True:
         run = restart_name(name, attempt)
         try:
-            result = train.fit(step, jax.tree.map(np.array, template) if attempt == 0 else state, batches,
-                               num_steps, wd=wd, name=run, **fit_kwargs)
+            result = train.fit(step, state, batches, num_steps, wd=wd, name=run, **fit_kwargs)
         except train.NonFiniteLossError as e:
             found = re.search(r"step (\d+)", str(e))
             at = int(found.group(1)) if found else None
@@ -112,6 +111,6 @@ def fit(step, state: train.TrainState, batches, num_steps: int, *, wd=None, name
             earlier += _rows_until(wd, run, good)
             restored = _restore(wd, run, template) if good is not None else None
             attempt += 1
-            state = _reseed(restored if restored is not None else jax.tree.map(np.array, template), attempt)
+            state = _reseed(jax.tree.map(jnp.asarray, restored if restored is not None else template), attempt)
             continue
         return result._replace(history=earlier + result.history)

@@ -40,11 +40,6 @@ def test_tiny_run_writes_its_files_and_puts_digits_below_noise(tiny_run):
     assert {"e_real", "e_fake", "energy_magnitude"} <= set(rows[-1])
 
 
-def test_rerun_resumes_with_the_same_numbers(tiny_run):
-    wd, m = tiny_run
-    assert experiment.run_experiment(ebm_usps.get_config, ebm_usps.run, wd, "quick", overrides=TINY) == m
-
-
 def test_the_2d_version_learns_the_density(tmp_path):
     m = experiment.run_experiment(ebm_usps.get_config, ebm_usps.run, tmp_path, "quick", overrides=TOY)
     assert m["kl_grid"] < 0.5 * m["kl_grid_init"]
