@@ -67,7 +67,7 @@ def classifier_config(dataset: str) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.dataset = dataset
     c.channels, c.features, c.epochs, c.batch_size, c.max_shift, c.seed = {
-        "mnist": ((16, 32), 128, 3, 128, 1, 0),
+        "mnist": ((16, 32), 128, 4, 128, 1, 0),
         "mnist7": ((32, 64), 128, 4, 128, 0, 0),
         "usps": ((32, 64), 128, 12, 128, 1, 0),
         "olivetti_faces": ((8, 16, 32), 128, 60, 32, 3, 0),
