@@ -53,12 +53,13 @@ def test_subsequences_and_intermediates():
     ts = samplers.ddim_timesteps(T, 4)
     assert ts.tolist() == [10, 7, 4, 1]
     assert samplers.ddim_timesteps(T, T).tolist() == list(range(T, 0, -1))
-    x0, states = samplers.ddim_sample(oracle, SCHED, jax.random.PRNGKey(5), (2, 3), num_sample_steps=4, every=1)
-    assert states.shape == (5, 2, 3)
-    np.testing.assert_array_equal(states[-1], x0)
+    # Under the oracle x0_hat = C at every step, so the last step (to t = 0) lands on C for any eta.
+    x_T = jax.random.normal(jax.random.PRNGKey(5), (2, 3))
+    x0, states = samplers.ddim_sample(oracle, SCHED, jax.random.PRNGKey(5), (2, 3), num_sample_steps=4, eta=0.5,
+                                      x_T=x_T, every=3)
+    assert states.shape == (4 // 3 + 1, 2, 3)
+    np.testing.assert_array_equal(states[0], x_T)
     np.testing.assert_allclose(x0, jnp.broadcast_to(C, (2, 3)), atol=1e-5)
-    _, states = samplers.ddim_sample(some_eps, SCHED, jax.random.PRNGKey(5), (2, 3), eta=0.5, every=3)
-    assert states.shape == (T // 3 + 1, 2, 3)
     for bad in ([9, 9, 1], [11, 3], [3, 0]):
         with pytest.raises(ValueError, match="strictly decreasing sequence in 1..10"):
             samplers.ddim_sample(some_eps, SCHED, jax.random.PRNGKey(0), (2, 3), timesteps=bad)
