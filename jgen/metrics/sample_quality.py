@@ -201,7 +201,7 @@ def class_coverage(labels: Any, num_classes: int) -> dict[str, float]:
     counts = np.bincount(a.astype(np.int64), minlength=num_classes)[:num_classes]
     p = counts / counts.sum()
     nz = p[p > 0]
-    return {"class_entropy": float(-np.sum(nz * np.log(nz)) / math.log(num_classes)),
+    return {"class_entropy": float(-np.sum(nz * np.log(nz)) / math.log(num_classes)) + 0.0,  # no -0.0
             "classes_present": float(np.mean(counts > 0))}
 
 
