@@ -284,7 +284,7 @@ def init_em(x, latent_dim: int, key: Array, *, power_iterations: int = 2, oversa
     the closed form. Cost: 2k + 2 products with X_c [N, D] x [D, r], no D x D matrix.
 
     Why not a random W: EM shrinks a W that is too large only by lambda / (lambda + sigma2) per step (it grows one
-    that is too small by ~lambda / sigma2), and on faces lambda_1 / sigma2 is in the hundreds, so a start with
+    that is too small by ~lambda / sigma2), and on faces lambda_1 / sigma2 can be in the hundreds, so a start with
     columns at the scale of the total variance is still far off after hundreds of steps. The Ritz values are
     lower bounds, so this start approaches from below; oversampling makes the subspace error shrink like
     (lambda_{r+1} / lambda_q)^(2k+1) rather than EM's (lambda_{q+1} / lambda_q) per step.
@@ -313,7 +313,8 @@ def _orthonormal_basis(y: Array) -> tuple[Array, Array, Array]:
     of y^T y descending [r], their eigenvectors [r, r])."""
     e, v = jnp.linalg.eigh(y.T @ y)
     e, v = e[::-1], v[:, ::-1]
-    e = jnp.maximum(e, jnp.finfo(y.dtype).tiny)
+    # Directions y does not span (e.g. r = N test vectors against centred data of rank N - 1) stay small.
+    e = jnp.maximum(e, e[0] * jnp.finfo(y.dtype).eps + jnp.finfo(y.dtype).tiny)
     return (y @ v) / jnp.sqrt(e), e, v
 
 
@@ -346,7 +347,7 @@ def em_step(params: PPCAParams, xc: Array) -> tuple[PPCAParams, Array]:
     """
     n, d = xc.shape
     w, s2 = params.W, params.sigma2
-    # [q, q] systems through eigh: XLA's CPU triangular solves (cholesky solves, LU) are ~100x slower here.
+    # [q, q] systems through eigh: XLA's CPU triangular solves (cholesky solves, LU) are far slower.
     e, v = jnp.linalg.eigh(w.T @ w + s2 * jnp.eye(w.shape[1], dtype=w.dtype))  # M = V diag(e) V^T
     xw = xc @ w  # [N, q]
     xwv = xw @ v
