@@ -143,7 +143,9 @@ def precision_recall(real: Any, fake: Any, *, k: int = 3) -> dict[str, float]:
     The real manifold is the union of balls around each real feature with radius its distance to the k-th
     nearest other real feature; precision = fraction of fake features inside it (fidelity). Recall swaps
     the roles: fraction of real features inside the fake manifold (diversity). Strict inequality, as in
-    the reference implementation of Naeem et al.
+    the reference implementation of Naeem et al. Outliers among the real features inflate the real
+    manifold, so collapsed samples (even noise mapped to one class) can score a high precision; density is
+    robust to that (Naeem et al.), and recall exposes the collapse.
 
     Sample-size bias: the balls grow as the sample shrinks, so both values rise towards 1 for small n and
     fall as n grows (real vs real at n = 10k, k = 3 is well below 1): compare at equal n, next to the floor.
