@@ -1,17 +1,17 @@
 """Probabilistic PCA on faces: latent projections, reconstructions, samples and latent traversals.
 
 The exercise "PPCA on faces". Olivetti faces (400 images of 64 x 64, 10 per person for 40 people; D = 4096) or,
-with `--config.dataset=frey_faces`, the Frey faces (1965 frames of 28 x 20). Pixels are scaled to [0, 1] and
-a random `test_fraction` of the images is held out (`jgen.data.faces.split`, by image). For each latent dimension d in {16, 32, 64} the maximum
-likelihood PPCA (Tipping & Bishop 1999) is fitted in closed form from the thin SVD of the centred N x D data
-matrix, and evaluated by the average log-likelihood (nats per image) and the reconstruction error
-(mean squared error per pixel of E[x | z = E[z | x]]) on the training and held-out images. With N < D the
-ML noise variance averages the discarded eigenvalues over D - q, most of them zero, so sigma2 is small and the
-gap between training and held-out likelihood widens as d grows. EM (`em_steps` iterations from `ppca.init_em`'s start) is run
-for the smallest d and compared with the closed form. Figures: 2-D and 3-D scatter of
-the posterior-mean projections (q = 2, 3; coloured by person for Olivetti, by frame index for Frey),
-reconstructions of 25 held-out faces per d, a 10 x 10 collage of E[x | z] for z ~ p(z), and traversals of the
-leading latent dimensions in multiples of their prior standard deviation (1) around the mean face.
+with `--config.dataset=frey_faces`, the Frey faces (1965 frames of 28 x 20). Pixels are scaled to [0, 1] and a
+random `test_fraction` of the images is held out (`jgen.data.faces.split`, by image). For each latent dimension d
+in {16, 32, 64} the maximum likelihood PPCA (Tipping & Bishop 1999) is fitted in closed form from the thin SVD of
+the centred N x D data matrix, and evaluated by the average log-likelihood (nats per image) and the reconstruction
+error (mean squared error per pixel of E[x | z = E[z | x]]) on the training and held-out images. With N < D the ML
+noise variance averages the discarded eigenvalues over D - q, most of them zero, so sigma2 is small and the gap
+between training and held-out likelihood widens as d grows. EM (`em_steps` iterations from `ppca.init_em`'s start)
+is run for the smallest d and compared with the closed form. Figures: 2-D and 3-D scatter of the posterior-mean
+projections (q = 2, 3; coloured by person for Olivetti, by frame index for Frey), reconstructions of 25 held-out
+faces per d, a 10 x 10 collage of E[x | z] for z ~ p(z), and traversals of the leading latent dimensions in
+multiples of their prior standard deviation (1) around the mean face.
 """
 
 from __future__ import annotations

@@ -116,8 +116,9 @@ def _check_finite(x, name: str) -> None:
     bad = ~np.isfinite(np.asarray(x))
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{name} holds {int(bad.sum())} non-finite values (NaN or Inf), the first at index "
-                         f"{where}; a KDE needs finite {name}: drop those rows")
+        count = f"{int(bad.sum())} non-finite value" + ("s" if bad.sum() > 1 else "")
+        raise ValueError(f"{name} holds {count} (NaN or Inf), the first at index {where}; a KDE needs finite "
+                         f"{name}: drop those rows")
 
 
 def _check_kernel(kernel: str) -> None:

@@ -83,9 +83,10 @@ def _check_finite(x: Array, name: str = "x") -> None:
         return
     bad = ~np.isfinite(a)
     if bad.any():
-        where = np.argwhere(bad)[0]
-        raise ValueError(f"{name} holds {int(bad.sum())} non-finite values (NaN or Inf), the first at index "
-                         f"{tuple(int(i) for i in where)}; PPCA needs finite data: drop or impute those rows")
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        count = f"{int(bad.sum())} non-finite value" + ("s" if bad.sum() > 1 else "")
+        raise ValueError(f"{name} holds {count} (NaN or Inf), the first at index {where}; PPCA needs finite data: "
+                         "drop or impute those rows")
 
 
 def _as_data(x, name: str = "x") -> Array:

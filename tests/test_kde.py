@@ -277,14 +277,14 @@ def test_non_finite_points_weights_and_queries_are_refused():
         p[4, 1] = bad
         w = np.ones(20)
         w[6] = bad
-        with pytest.raises(ValueError, match=r"points holds 1 non-finite values \(NaN or Inf\), the first at index "
+        with pytest.raises(ValueError, match=r"points holds 1 non-finite value \(NaN or Inf\), the first at index "
                                              r"\(4, 1\); a KDE needs finite points"):
             kde.fit(p, 0.5)
-        with pytest.raises(ValueError, match=r"points holds 1 non-finite values"):
+        with pytest.raises(ValueError, match=r"points holds 1 non-finite value"):
             kde.rule_bandwidth(p)
-        with pytest.raises(ValueError, match=r"weights holds 1 non-finite values .* at index \(6,\)"):
+        with pytest.raises(ValueError, match=r"weights holds 1 non-finite value .* at index \(6,\)"):
             kde.fit(pts, "scott", weights=w)
-        with pytest.raises(ValueError, match=r"x holds 1 non-finite values .* at index \(4, 1\)"):
+        with pytest.raises(ValueError, match=r"x holds 1 non-finite value .* at index \(4, 1\)"):
             kde.log_prob(k, p)
 
 

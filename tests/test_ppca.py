@@ -198,7 +198,7 @@ def test_non_finite_data_is_refused():
         for call in (lambda: ppca.fit(y, 2), lambda: ppca.fit_em(y, 2, jax.random.key(0)),
                      lambda: ppca.init_em(y, 2, jax.random.key(0)), lambda: ppca.average_log_likelihood(p, y),
                      lambda: ppca.log_prob(p, y), lambda: ppca.posterior(p, y), lambda: ppca.reconstruct(p, y)):
-            with pytest.raises(ValueError, match=r"x holds 1 non-finite values \(NaN or Inf\), the first at "
+            with pytest.raises(ValueError, match=r"x holds 1 non-finite value \(NaN or Inf\), the first at "
                                                  r"index \(7, 3\); PPCA needs finite data"):
                 call()
 

@@ -1,8 +1,9 @@
 """Readers of the datasets' original file formats, in numpy only.
 
-Each reader checks the format (magic numbers, shapes, row lengths, value ranges, and that every stored number
-is finite) and raises `DataFormatError` naming the file, and the row where it applies, when it does not match,
-so a truncated, damaged or wrong file never surfaces as a reshape error deep inside TFDS or as a NaN loss. The builders in `jgen.data.builders` turn these arrays into TFDS examples.
+Each reader checks the format (magic numbers, shapes, row lengths, value ranges, and that every stored number is
+finite) and raises `DataFormatError` naming the file, and the row where it applies, when it does not match, so a
+truncated, damaged or wrong file never surfaces as a reshape error deep inside TFDS or as a NaN loss. The builders
+in `jgen.data.builders` turn these arrays into TFDS examples.
 """
 
 from __future__ import annotations
