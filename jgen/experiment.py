@@ -317,6 +317,17 @@ class Workdir:
                     out[f"{col}_{r[key]}"] = float(v)
         return out
 
+    def write_checks(self, checks: Mapping[str, tuple[bool, str]]) -> Path:
+        """Writes `checks.json`: `{name: (passed, detail)}`, the claims the run checked about itself.
+
+        The report marks the section as needing attention when a check failed. The file is replaced on every
+        run, so a resumed run never shows stale checks.
+        """
+        out = {str(k): {"passed": bool(passed), "detail": str(detail)} for k, (passed, detail) in checks.items()}
+        p = self.path / "checks.json"
+        _write_json(p, out)
+        return p
+
     # Logs ---------------------------------------------------------------------------------------------
     @property
     def log_path(self) -> Path:

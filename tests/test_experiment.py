@@ -284,3 +284,15 @@ def test_flows_toy2d_batch_size_is_refused_before_any_work(tmp_path, value):
         experiment.run_experiment(flows_toy2d.get_config, flows_toy2d.run, tmp_path / "w",
                                   overrides={"batch_size": value})
     assert not (tmp_path / "w").exists()
+
+
+def test_write_checks_replaces_the_file_and_the_report_reads_it(tmp_path):
+    from jgen import report
+
+    wd = experiment.Workdir(tmp_path / "exp")
+    wd.write_checks({"converged": (False, "best epoch = last epoch"), "finite": (True, "all finite")})
+    wd.write_checks({"converged": (True, "best epoch 40 of 50")})
+    data = json.loads((tmp_path / "exp" / "checks.json").read_text())
+    assert data == {"converged": {"passed": True, "detail": "best epoch 40 of 50"}}
+    checks, problem = report._read_checks(tmp_path / "exp")
+    assert problem is None and [(n, p) for n, p, _ in checks] == [("converged", True)]

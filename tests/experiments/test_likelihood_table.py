@@ -44,7 +44,9 @@ def test_table_reads_required_siblings_and_says_what_is_missing(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     _fake_run(elsewhere / "ar_mnist7", test_bpd_wavenet=2.9, test_bpd_pixelcnn=2.95, num_test=500)
     _fake_run(elsewhere / "flows_mnist7", test_bpd_realnvp=3.0, num_test=10000)
+    _fake_run(elsewhere / "vae_mnist", test_bpd_vae=2.6)
     m = experiment.run_experiment(likelihood_table.get_config, likelihood_table.run, tmp_path / "lt",
                                   requires_root=elsewhere)
-    assert (m["test_bpd_wavenet"], m["test_bpd_realnvp"], m["num_models_available"]) == (2.9, 3.0, 4.0)
+    assert (m["test_bpd_wavenet"], m["test_bpd_realnvp"], m["num_models_available"]) == (2.9, 3.0, 5.0)
+    assert m["test_bpd_vae"] == 2.6 and _rows(tmp_path / "lt")["VAE"]["source"] == "vae_mnist"
     assert "evaluated on 500 test images" in _rows(tmp_path / "lt")["WaveNet"]["warning"]
