@@ -7,7 +7,10 @@ steps (step 10, per-pixel gradient clip 0.03, noise 0.005, clamped to [-1, 1]: t
 copied UvA tutorial) started from a replay buffer of `buffer_size` earlier chain ends, `reinit_fraction`
 of them restarted from uniform noise every iteration. The buffer is part of the checkpointed train state,
 so a re-run resumes the same chains. Training stops on divergence (energies beyond `energy_bound`, or NaN)
-and restarts from the last good checkpoint with a new seed up to `divergence_restarts` times.
+and restarts from the last good checkpoint with a new seed up to `divergence_restarts` times (each restart
+is its own run, `ebm_restart<k>`, in checkpoints/ and log.jsonl); when none is left the run ends with a
+message naming the step and that checkpoint (a larger `--config.divergence_restarts` is a new config: use
+a new workdir).
 
 What is reported:
 
