@@ -4,7 +4,8 @@ Time steps are t = 1..T; entry t - 1 of each per-step array belongs to step t, a
 
     q(x_t | x_0)        = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I)
     q(x_{t-1} | x_t, x_0) = N(c1_t x_0 + c2_t x_t, beta_tilde_t I)
-    c1_t = beta_t sqrt(alpha_bar_{t-1}) / (1 - alpha_bar_t),  c2_t = (1 - alpha_bar_{t-1}) sqrt(alpha_t) / (1 - alpha_bar_t)
+    c1_t = beta_t sqrt(alpha_bar_{t-1}) / (1 - alpha_bar_t)
+    c2_t = (1 - alpha_bar_{t-1}) sqrt(alpha_t) / (1 - alpha_bar_t)
     beta_tilde_t = beta_t (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t)
 
 Ho, Jain & Abbeel, "Denoising Diffusion Probabilistic Models", NeurIPS 2020, eqs. 4, 6-7; the cosine

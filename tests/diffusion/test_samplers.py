@@ -13,8 +13,12 @@ SCHED = schedules.linear_beta_schedule(T, 1e-2, 0.3)
 C = jnp.array([[0.3, -0.7, 0.9]])  # the single data point
 
 
+TRACES = []
+
+
 def oracle(x_t, t):
     """The exact E[eps | x_t] when x_0 = C surely: (x_t - sqrt(ab_t) C) / sqrt(1 - ab_t)."""
+    TRACES.append(x_t.shape)  # runs once per trace, not per step: counts compilations
     ab = SCHED.alpha_bars[t - 1][:, None]
     return (x_t - jnp.sqrt(ab) * C) / jnp.sqrt(1 - ab)
 
@@ -42,9 +46,11 @@ def test_ddim_eta_one_is_the_ancestral_posterior_step():
 
 def test_ddim_eta_zero_is_deterministic_and_exact_under_the_oracle():
     x_T = jax.random.normal(jax.random.PRNGKey(2), (4, 3))
+    traces_before = len(TRACES)
     runs = [samplers.ddim_sample(oracle, SCHED, jax.random.PRNGKey(seed), (4, 3), x_T=x_T, **kwargs)
             for seed, kwargs in [(3, {}), (4, {}), (3, dict(timesteps=[9, 4, 2]))]]
     np.testing.assert_array_equal(runs[0], runs[1])  # another rng, the same x_T: the same x_0
+    assert len(TRACES) - traces_before == 2  # the second full-sequence run reused the first one's compilation
     for x0 in runs:
         np.testing.assert_allclose(x0, jnp.broadcast_to(C, (4, 3)), atol=1e-5)
 

@@ -40,19 +40,31 @@ def test_sizes_that_do_not_halve_are_refused():
         _shapes(unet.UNet(**{**TINY, "channel_mults": (1, 2)}), (7, 7, 1))
 
 
+def _conv(i, o):
+    return 9 * i * o + o
+
+
+def _dense(i, o):
+    return i * o + o
+
+
 def _closed_form_count(ch, mults, nrb, attn, size, c_in):
-    conv = lambda i, o: 9 * i * o + o  # noqa: E731
-    dense = lambda i, o: i * o + o  # noqa: E731
-    res = lambda i, o: 2 * i + conv(i, o) + dense(4 * ch, o) + 2 * o + conv(o, o) + (dense(i, o) if i != o else 0)  # noqa: E731
-    att = lambda c: 2 * c + 4 * dense(c, c)  # noqa: E731
+    """Every convolution, Dense and GroupNorm of the architecture described in `unet.UNet`, counted by hand."""
+    conv, dense = _conv, _dense
+
+    def res(i, o):  # GN, conv, time Dense, GN, conv, and a 1x1 skip when the width changes
+        return 2 * i + conv(i, o) + dense(4 * ch, o) + 2 * o + conv(o, o) + (dense(i, o) if i != o else 0)
+
+    def att(c):  # GN, q, k, v, output projection
+        return 2 * c + 4 * dense(c, c)
+
     n = dense(ch, 4 * ch) + dense(4 * ch, 4 * ch) + conv(c_in, ch)
-    widths, w, res_sizes = [ch], ch, []
+    widths, w = [ch], ch
     for level, m in enumerate(mults):
         for _ in range(nrb):
             n += res(w, ch * m) + (att(ch * m) if size in attn else 0)
             w = ch * m
             widths.append(w)
-        res_sizes.append(size)
         if level < len(mults) - 1:
             n += conv(w, w)
             widths.append(w)
