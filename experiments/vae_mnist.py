@@ -36,7 +36,7 @@ What is reported:
   classifier (`jgen.metrics.classifier`): `fd_classifier`, `precision`, `recall`, `density`, `coverage`,
   `class_coverage` (normalised entropy of the predicted classes, 1 = uniform) and `memorisation` (pixel
   nearest-neighbour ratio test against the training digits), each beside its `_floor`: the same metric
-  between as many real test digits and training digits.
+  for as many real test digits (`jgen.metrics.sample_quality.evaluate_samples`).
 
 A second model on 8-bit 7x7 MNIST (`jgen.data.mnist7`, the likelihood table's data) uses the discretised
 logistic likelihood, so its IWAE bound is a bound on the discrete NLL in bits/dim: `test_bpd_vae`.
@@ -270,31 +270,22 @@ def _neighbourhoods(decode_mean, mean, labels, test_grey, config, wd, clf) -> di
     return out
 
 
-def _quality(samples_u8: np.ndarray, data, clf, config) -> dict[str, float]:
-    """Shared sample metrics in the classifier's features, each beside its floor (real test vs real train)."""
-    from jgen.metrics import classifier, sample_quality
+# Names of the shared metrics here -> their keys in `sample_quality.evaluate_samples` (floors: `<key>_floor`).
+QUALITY_KEYS = {"fd_classifier": "fd_classifier", "precision": "precision_classifier",
+                "recall": "recall_classifier", "density": "density_classifier", "coverage": "coverage_classifier",
+                "class_coverage": "class_entropy", "classes_present": "classes_present",
+                "memorisation": "memorisation_rate_pixels"}
 
-    n = len(samples_u8)
-    ref = classifier.reference(clf)
-    rng = np.random.default_rng(config.seed + 13)
-    train_f = ref["train_features"]
-    real_train = train_f[rng.choice(len(train_f), n, replace=False)]
-    test_idx = rng.choice(len(ref["test_features"]), n, replace=False)
-    real_test = ref["test_features"][test_idx]
-    fake = clf.features(samples_u8)
-    out = {}
-    for tag, f in (("", fake), ("_floor", real_test)):
-        out["fd_classifier" + tag] = sample_quality.frechet_distance(f, real_train)
-        out.update({k + tag: v for k, v in sample_quality.precision_recall(real_train, f).items()})
-        out.update({k + tag: v for k, v in sample_quality.density_coverage(real_train, f).items()})
-    out["class_coverage"] = sample_quality.class_coverage(clf.probs(samples_u8), 10)["class_entropy"]
-    out["class_coverage_floor"] = sample_quality.class_coverage(ref["test_probs"][test_idx], 10)["class_entropy"]
-    train_px = data["train"].reshape(len(data["train"]), -1).astype(np.float32) / 255.0
-    out["memorisation"] = sample_quality.memorisation_rate(samples_u8.astype(np.float32) / 255.0, train_px)
-    out["memorisation_floor"] = sample_quality.memorisation_rate(
-        data["test_grey"][test_idx].astype(np.float32) / 255.0, train_px)
-    out["num_samples"] = out["num_samples_floor"] = n
-    out["classifier_test_accuracy"] = clf.test_accuracy
+
+def _quality(samples_u8: np.ndarray, clf, config) -> dict[str, float]:
+    """Shared sample metrics in the classifier's features, each beside its floor (real test vs real train)."""
+    from jgen.metrics import sample_quality
+
+    s = sample_quality.evaluate_samples(samples_u8, "mnist", seed=config.seed, clf=clf)
+    out = {name: s[key] for name, key in QUALITY_KEYS.items()}
+    out.update({f"{name}_floor": s[f"{key}_floor"] for name, key in QUALITY_KEYS.items()})
+    out.update(num_samples=s["num_samples"], num_samples_floor=s["num_samples"],
+               classifier_test_accuracy=s["classifier_test_accuracy"])
     return out
 
 
@@ -368,8 +359,8 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
         _grid(dec2, z2, config.grid_size, "2-D latent run: decodings over prior quantiles", wd, "latent_grid_2d")
         metrics["latent2d_val_neg_elbo"] = fit2.eval_history[-1]["val_neg_elbo"]
     if clf is not None:
-        metrics.update(_quality(np.clip(np.round(samples[:config.num_quality_samples] * 255), 0, 255).astype(np.uint8)
-                                [..., 0], data, clf, config))
+        metrics.update(_quality(np.clip(np.round(samples[:config.num_quality_samples] * 255), 0, 255).astype(np.uint8),
+                                clf, config))
     metrics.update(_mnist7_bpd(config, wd))
     return metrics
 
