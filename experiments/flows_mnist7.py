@@ -71,7 +71,7 @@ def get_config(preset: str) -> ml_collections.ConfigDict:
     c.maf.num_layers = 5
     c.maf.hidden_sizes = (256, 256) if quick else (512, 512)
     c.maf.log_scale_bound = 3.0
-    c.maf.num_steps = 3000 if quick else 20000
+    c.maf.num_steps = 2000 if quick else 20000
     c.maf.optim = _optim()
 
     c.spline = ml_collections.ConfigDict()
