@@ -36,9 +36,9 @@ REGISTRY = (
     "flows_mnist7",
     "lstm_letters",
     "ar_mnist7",
+    "vae_mnist",
     "likelihood_table",
     "ebm_usps",
-    "vae_mnist",
 )
 
 
