@@ -47,9 +47,7 @@ from jgen.data import BatchIterator, load, preprocess, toy2d
 from jgen.ebm import divergence, grid
 
 RUN = "ebm"
-QUALITY_KEYS = {"fd_classifier": "fd_classifier", "precision": "precision_classifier",
-                "recall": "recall_classifier", "density": "density_classifier", "coverage": "coverage_classifier",
-                "class_coverage": "class_entropy", "classes_present": "classes_present"}
+QUALITY_KEYS = ("fd_classifier", "precision", "recall", "density", "coverage", "class_coverage", "classes_present")
 
 
 def _langevin_block(**kw) -> ml_collections.ConfigDict:
@@ -169,10 +167,10 @@ def _quality(samples: np.ndarray, config, suffix: str, keys) -> dict[str, float]
     s = sample_quality.evaluate_samples(_to_u8(samples), "usps", num_samples=len(samples), seed=config.seed,
                                         memorisation=False)
     out = {}
-    for name, key in keys.items():
-        out[name + suffix] = s[key]
+    for key in keys:
+        out[key + suffix] = s[key]
         if not suffix:
-            out[name + "_floor"] = s[key + "_floor"]
+            out[key + "_floor"] = s[key + "_floor"]
     if not suffix:
         out["classifier_test_accuracy"] = s["classifier_test_accuracy"]
     return out
@@ -212,7 +210,7 @@ def _run_usps(config, wd) -> dict[str, float]:
     if config.quality_metrics:
         metrics.update(_quality(fresh[:config.num_quality_samples], config, "", QUALITY_KEYS))
         metrics.update(_quality(buffer[:config.num_quality_samples], config, "_buffer",
-                                {k: QUALITY_KEYS[k] for k in ("fd_classifier", "class_coverage")}))
+                                ("fd_classifier", "class_coverage")))
 
     m = min(config.num_ood, len(test_x))
     rng = np.random.default_rng(config.seed)

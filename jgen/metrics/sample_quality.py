@@ -189,7 +189,7 @@ def density_coverage(real: Any, fake: Any, *, k: int = 5) -> dict[str, float]:
 def class_coverage(labels: Any, num_classes: int) -> dict[str, float]:
     """How evenly predicted labels [n] (ints, or probabilities [n, C] that are argmax-ed) spread over classes.
 
-    Returns `class_entropy`: entropy of the label histogram over log(num_classes) (1 = uniform, 0 = one class)
+    Returns `class_coverage`: entropy of the label histogram over log(num_classes) (1 = uniform, 0 = one class)
     and `classes_present`: fraction of the classes predicted at least once.
 
     Sample-size bias: the plug-in entropy is biased low by about (C - 1) / (2 n ln C) (Miller 1955), and
@@ -203,7 +203,7 @@ def class_coverage(labels: Any, num_classes: int) -> dict[str, float]:
     counts = np.bincount(a.astype(np.int64), minlength=num_classes)[:num_classes]
     p = counts / counts.sum()
     nz = p[p > 0]
-    return {"class_entropy": float(-np.sum(nz * np.log(nz)) / math.log(num_classes)) + 0.0,  # no -0.0
+    return {"class_coverage": float(-np.sum(nz * np.log(nz)) / math.log(num_classes)) + 0.0,  # no -0.0
             "classes_present": float(np.mean(counts > 0))}
 
 
@@ -308,11 +308,12 @@ def evaluate_samples(samples: Any, dataset: str, *, num_samples: int | None = No
     dict holds the model's `m` and `m_floor`: the same metric with `num_samples` real test images in place of
     the samples, against the same training-set reference. Keys:
 
-      fd_classifier (vs the Gaussian of all training features), kid_classifier (+ _se), precision_classifier,
-      recall_classifier, density_classifier, coverage_classifier (vs `num_samples` random training
-      features), class_entropy, classes_present, inception_score_classifier (predicted labels),
-      memorisation_rate_pixels (NN ratio test against all training images, in pixels; with `memorisation`),
-      and num_samples, classifier_test_accuracy.
+      fd_classifier (vs the Gaussian of all training features), kid_classifier (+ _se), precision, recall,
+      density, coverage (in classifier features, vs `num_samples` random training features), class_coverage
+      (normalised entropy of the predicted labels), classes_present, inception_score_classifier (predicted
+      labels), memorisation (NN ratio test against all training images, in pixels; with `memorisation`),
+      and num_samples, classifier_test_accuracy. The names are the ones every image experiment reports;
+      the feature space of each is named by `clf.describe()` and in the report.
 
     Args:
       samples: [n, H, W] or [n, H, W, 1] on the dataset's 0..255 scale (uint8 or float); the first
@@ -344,12 +345,11 @@ def evaluate_samples(samples: Any, dataset: str, *, num_samples: int | None = No
         value, se = kid(f, reference_f, num_subsets=subsets, seed=seed)
         out = {"fd_classifier": frechet_distance_from_stats(*gaussian_stats(f), ref["train_mean"], ref["train_cov"]),
                "kid_classifier": value, "kid_classifier_se": se,
-               **{f"{k}_classifier": v for k, v in precision_recall(reference_f, f).items()},
-               **{f"{k}_classifier": v for k, v in density_coverage(reference_f, f).items()},
+               **precision_recall(reference_f, f), **density_coverage(reference_f, f),
                **class_coverage(probs, clf.num_classes),
                "inception_score_classifier": inception_score(probs)}
         if pixels is not None:
-            out["memorisation_rate_pixels"] = memorisation_rate(pixels, splits["train_x"] / 255.0)
+            out["memorisation"] = memorisation_rate(pixels, splits["train_x"] / 255.0)
         return out
 
     model = scores(model_f, np.asarray(jax.nn.softmax(model_logits, -1)),

@@ -81,9 +81,9 @@ def test_density_coverage_of_two_samples_of_one_distribution_and_of_a_collapsed_
 
 def test_class_coverage_and_inception_score_limits():
     one_class = sq.class_coverage(np.full(500, 3), 10)
-    assert one_class == {"class_entropy": 0.0, "classes_present": 0.1}
+    assert one_class == {"class_coverage": 0.0, "classes_present": 0.1}
     uniform = sq.class_coverage(np.arange(1000) % 10, 10)
-    assert uniform["class_entropy"] == pytest.approx(1.0) and uniform["classes_present"] == 1.0
+    assert uniform["class_coverage"] == pytest.approx(1.0) and uniform["classes_present"] == 1.0
     probs = np.eye(10)[np.arange(1000) % 10]
     assert sq.inception_score(probs) == pytest.approx(10.0, rel=1e-6)
     assert sq.inception_score(np.tile(probs[:1], (1000, 1))) == pytest.approx(1.0, abs=1e-9)
