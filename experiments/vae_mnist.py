@@ -270,11 +270,9 @@ def _neighbourhoods(decode_mean, mean, labels, test_grey, config, wd, clf) -> di
     return out
 
 
-# Names of the shared metrics here -> their keys in `sample_quality.evaluate_samples` (floors: `<key>_floor`).
-QUALITY_KEYS = {"fd_classifier": "fd_classifier", "precision": "precision_classifier",
-                "recall": "recall_classifier", "density": "density_classifier", "coverage": "coverage_classifier",
-                "class_coverage": "class_entropy", "classes_present": "classes_present",
-                "memorisation": "memorisation_rate_pixels"}
+# The shared metrics reported here, as `sample_quality.evaluate_samples` names them (floors: `<key>_floor`).
+QUALITY_KEYS = ("fd_classifier", "precision", "recall", "density", "coverage", "class_coverage", "classes_present",
+                "memorisation")
 
 
 def _quality(samples_u8: np.ndarray, clf, config) -> dict[str, float]:
@@ -282,8 +280,8 @@ def _quality(samples_u8: np.ndarray, clf, config) -> dict[str, float]:
     from jgen.metrics import sample_quality
 
     s = sample_quality.evaluate_samples(samples_u8, "mnist", seed=config.seed, clf=clf)
-    out = {name: s[key] for name, key in QUALITY_KEYS.items()}
-    out.update({f"{name}_floor": s[f"{key}_floor"] for name, key in QUALITY_KEYS.items()})
+    out = {key: s[key] for key in QUALITY_KEYS}
+    out.update({f"{key}_floor": s[f"{key}_floor"] for key in QUALITY_KEYS})
     out.update(num_samples=s["num_samples"], num_samples_floor=s["num_samples"],
                classifier_test_accuracy=s["classifier_test_accuracy"])
     return out
