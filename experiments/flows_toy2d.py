@@ -25,7 +25,8 @@ toy's own noise scale (`config.jitter`). The bias it adds is KL(p || p * N(0, s^
 Convergence, per fit (table `fits`, columns `best_epoch`, `epochs`, `converged`, `verdict`): a fit
 converged when its KL is below `convergence.kl_threshold` and its validation NLL has flattened (it fell by
 less than `convergence.plateau_tol` nats over the last `convergence.plateau_fraction` of the epochs);
-`verdict` says which test failed. `num_failed_fits` counts the main fits that did not converge.
+`verdict` says which test failed. `num_failed_fits` counts the main fits that did not converge, and
+`checks.json` holds one check per main fit (`Workdir.write_checks`), so the report marks failed fits.
 
 Far samples: `far_fraction_<dataset>_<model>` is the fraction of `num_far_samples` flow samples farther
 than `far_radii` data radii from the data mean, where the data radius is the 99.5% quantile of the
@@ -439,6 +440,7 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
                                           "converged", "verdict")}})
     metrics["num_failed_fits"] = sum(not r["converged"] for r in rows)
     wd.save_table("fits", rows)
+    wd.write_checks({f"{r['model']} converged on {r['dataset']}": (r["converged"], r["verdict"]) for r in rows})
     for name in config.datasets:
         _dataset_figures(config, wd, name, [s for s in main if s.dataset == name], results)
 

@@ -108,6 +108,9 @@ def test_tiny_run_beats_the_identity_flow_and_reuses_the_main_fit(tmp_path):
     rows = (tmp_path / "tables" / "fits.csv").read_text().splitlines()
     assert rows[0].split(",")[-4:] == ["best_epoch", "epochs", "converged", "verdict"]
     assert all(",False,KL " in r for r in rows[1:])
+    checks = json.loads((tmp_path / "checks.json").read_text())
+    assert len(checks) == 3 and not any(c["passed"] for c in checks.values())
+    assert checks["spline flow K=4 (8 layers, 8 bins) converged on gaussians_rot"]["detail"].startswith("KL ")
     figures = {p.name for p in (tmp_path / "figures").iterdir()}
     assert {"gaussians_rot_k4_layers.png", "gaussians_rot_spline_layers.png", "gaussians_rot_density.png",
             "gaussians_rot_loss.png", "studies_kl.png"} <= figures
