@@ -31,7 +31,9 @@ What is reported:
   decoded images of z and z + r u (u a random unit direction, r = `smoothness_radius`) per unit latent
   distance, over `num_analysis` test digits; `latent_smoothness_classifier` is the same ratio in the MNIST
   classifier's features, and `latent_smoothness_random_pairs` the ratio between two unrelated test digits'
-  latents, the scale a smooth decoder stays at or below (`tables/smoothness.csv` has several radii).
+  latents: a local ratio close to it means the images change at the decoder's global rate, without jumps,
+  so the image distance shrinks in proportion to the latent distance (`tables/smoothness.csv` has several
+  radii).
 * (d) Quality and diversity of prior samples with the shared metrics in the feature space of jgen's MNIST
   classifier (`jgen.metrics.classifier`): `fd_classifier`, `precision`, `recall`, `density`, `coverage`,
   `class_coverage` (normalised entropy of the predicted classes, 1 = uniform) and `memorisation` (pixel
