@@ -80,7 +80,7 @@ def _train(name, log_prob_fn, params, cfg, splits, config, wd, key):
     val = jnp.asarray(splits["val"][:1000])
     tx = optim.make_optimizer(cfg.optim, cfg.num_steps)
     batches = BatchIterator({"x": splits["train"].astype(np.int32)}, config.batch_size, seed=config.seed)
-    return train.fit_loss(loss_fn, params, tx, batches, cfg.num_steps, rng=key, wd=wd, name=name,
+    return train.fit_loss(loss_fn, params, tx, batches, cfg.num_steps, key=key, wd=wd, name=name,
                           log_every=50, eval_fn=lambda p: {"val_bpd": float(_bpd(log_prob_fn(p, val)).mean())},
                           eval_every=config.eval_every)
 

@@ -101,7 +101,7 @@ def _fit_variant(name: str, embedding: str, schedule: ddpm.Schedule, dino: jax.A
         return jnp.mean((eps_test - model.apply(p, xt_test, t_test)) ** 2)
 
     tx = optim.make_optimizer(config.optim, config.train_steps)
-    result = train.fit_loss(loss_fn, params, tx, train.FullBatch(batch), config.train_steps, rng=k_train, wd=wd,
+    result = train.fit_loss(loss_fn, params, tx, train.FullBatch(batch), config.train_steps, key=k_train, wd=wd,
                             name=name, log_every=config.eval_every, ckpt_every=_ckpt_every(config),
                             eval_fn=lambda p: {"test_loss": test_loss(p)}, eval_every=config.eval_every,
                             fuse_steps=config.fuse_steps)

@@ -167,7 +167,7 @@ def train_flow(flow, splits, standardizer, cfg, config, wd, name: str):
     eval_fn = lambda p: {"val_bpd": mean_bpd(flow, p, splits["val"], val_key, config.alpha, standardizer)}
     batches = BatchIterator({"image": splits["train"]}, config.batch_size, seed=config.seed)
     every = min(config.eval_every, cfg.num_steps)
-    result = train.fit_loss(loss_fn, params, tx, batches, cfg.num_steps, rng=key, wd=wd, name=name,
+    result = train.fit_loss(loss_fn, params, tx, batches, cfg.num_steps, key=key, wd=wd, name=name,
                             log_every=every // 5 if every >= 5 else every, eval_every=every, ckpt_every=every * 4,
                             eval_fn=eval_fn, keep_best=True, progress=False)
     return result

@@ -85,7 +85,7 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
     eval_fn = lambda p: {"val_nll_nats": _nll(model, p, val_jnp)}
     tx = optim.make_optimizer(config.optim, config.num_steps)
     result = train.fit_loss(loss_fn, params, tx, BatchIterator({"x": fit_x}, config.batch_size, seed=config.seed),
-                            config.num_steps, rng=key_train, wd=wd, name="lstm", log_every=config.eval_every,
+                            config.num_steps, key=key_train, wd=wd, name="lstm", log_every=config.eval_every,
                             eval_fn=eval_fn, eval_every=config.eval_every, keep_best=True)
     params = result.params
     best_step = int(result.state.best_step)

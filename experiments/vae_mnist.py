@@ -169,7 +169,7 @@ def _train(model, cfg_optim, num_steps: int, batches, prepare, val, config, wd, 
     parts = _elbo_fn(model)
     val_key = jax.random.key(config.seed + 7)
     eval_fn = lambda p: {"val_neg_elbo": float(-_batched(lambda x: parts(p, x, val_key).elbo, val, config.eval_batch).mean())}
-    return train.fit_loss(loss_fn, params, tx, batches, num_steps, rng=key, wd=wd, name=name,
+    return train.fit_loss(loss_fn, params, tx, batches, num_steps, key=key, wd=wd, name=name,
                           log_every=min(config.log_every, num_steps), eval_every=min(config.eval_every, num_steps),
                           ckpt_every=max(config.eval_every, 1), eval_fn=eval_fn, fuse_steps=min(config.fuse_steps, num_steps),
                           progress=False)

@@ -14,7 +14,7 @@ step when a metric turns NaN/Inf, and with `NonFiniteStateError` when a checkpoi
 turned NaN/Inf under finite metrics (a NaN gradient with a finite loss): a checkpoint is only ever written
 from a finite state, so the one the message names as the last good one is.
 
-`fit_loss(loss_fn, params, tx, batches, num_steps, rng=...)` is the convenience for the common case:
+`fit_loss(loss_fn, params, tx, batches, num_steps, key=...)` is the convenience for the common case:
 `create_train_state` + `make_train_step` + `fit`.
 
 Data parallelism: pass a mesh (`jgen.sharding.data_mesh()`) and batches sharded along its `data` axis
@@ -60,7 +60,7 @@ class TrainState(flax.struct.PyTreeNode):
       step: int32 scalar, number of steps taken; a step function returns it incremented by one.
       params: model parameters (pytree).
       opt_state: optax state.
-      rng: raw PRNG key (uint32[2]); step `s` uses `fold_in(rng, s)`, so resumed runs draw the same numbers.
+      key: raw PRNG key (uint32[2]); step `s` uses `fold_in(key, s)`, so resumed runs draw the same numbers.
       ema_params: exponential moving average of (some of) the params, or None.
       best_params: the evaluated params with the lowest evaluation value so far (`keep_best`), or None.
       best_value: that lowest value (float32 scalar, +inf before the first evaluation), or None.
@@ -72,7 +72,7 @@ class TrainState(flax.struct.PyTreeNode):
     step: jax.Array
     params: Any
     opt_state: Any
-    rng: jax.Array
+    key: jax.Array
     ema_params: Any = None
     best_params: Any = None
     best_value: Any = None
@@ -80,7 +80,7 @@ class TrainState(flax.struct.PyTreeNode):
     extra: Any = None
 
 
-def create_train_state(params: Any, tx: optax.GradientTransformation, rng: jax.Array, *, ema: bool = False,
+def create_train_state(params: Any, tx: optax.GradientTransformation, key: jax.Array, *, ema: bool = False,
                        keep_best: bool = False, extra: Any = None) -> TrainState:
     """A fresh train state at step 0.
 
@@ -90,16 +90,16 @@ def create_train_state(params: Any, tx: optax.GradientTransformation, rng: jax.A
     Args:
       params: initial parameters.
       tx: optax transformation; its state is `tx.init(params)`.
-      rng: PRNG key (typed or raw).
+      key: PRNG key (typed or raw).
       ema: start `ema_params` at the params.
       keep_best: allocate `best_params`, `best_value` (+inf) and `best_step` (`fit` also does it on demand).
       extra: initial value of the free `extra` pytree.
     """
-    if jnp.issubdtype(jnp.asarray(rng).dtype, jax.dtypes.prng_key):
-        rng = jax.random.key_data(rng)
+    if jnp.issubdtype(jnp.asarray(key).dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
     params = jax.tree.map(jnp.array, params)
     state = TrainState(
-        step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params), rng=jnp.array(rng),
+        step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params), key=jnp.array(key),
         ema_params=jax.tree.map(jnp.array, params) if ema else None,
         extra=jax.tree.map(jnp.array, extra))
     return _with_best(state) if keep_best else state
@@ -125,8 +125,8 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, *,
     (`optax.incremental_update`, Polyak averaging).
 
     Args:
-      loss_fn: `loss_fn(params, batch, rng) -> (loss, aux)`; `aux` is a dict of scalars to log, and `rng`
-        is `fold_in(state.rng, state.step)`.
+      loss_fn: `loss_fn(params, batch, key) -> (loss, aux)`; `aux` is a dict of scalars to log, and `key`
+        is `fold_in(state.key, state.step)`.
       tx: the optax transformation (`jgen.optim.make_optimizer`).
       ema_decay: keep an EMA of the params when given (the state needs `ema_params`).
 
@@ -135,8 +135,8 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, *,
     """
 
     def step(state: TrainState, batch):
-        rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
-        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, rng)
+        key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
+        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, key)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         ema = state.ema_params
@@ -440,26 +440,26 @@ def fit(step: StepFn, state: TrainState, batches: BatchSource, num_steps: int, *
 
 
 def fit_loss(loss_fn: LossFn, params: Any, tx: optax.GradientTransformation, batches: BatchSource,
-             num_steps: int, *, rng: jax.Array, wd=None, name: str = "train", log_every: int = 50,
+             num_steps: int, *, key: jax.Array, wd=None, name: str = "train", log_every: int = 50,
              ckpt_every: int = 1000, eval_fn: Callable[[Any], Mapping[str, Any]] | None = None,
              eval_every: int | None = None, keep_best: bool = False, ema_decay: float | None = None,
              fuse_steps: int = 1, mesh=None, progress: bool = True, max_to_keep: int = 2) -> FitResult:
     """Minimises `loss_fn` over `params` with `tx` for `num_steps` steps: `fit` with `make_train_step`.
 
     Args:
-      loss_fn: `loss_fn(params, batch, rng) -> (loss, aux dict)`.
+      loss_fn: `loss_fn(params, batch, key) -> (loss, aux dict)`.
       params: initial parameters (ignored when a checkpoint is restored).
       tx: optax transformation (`jgen.optim.make_optimizer`).
       batches, num_steps, wd, name, log_every, ckpt_every, eval_every, keep_best, fuse_steps, mesh,
         progress, max_to_keep: as in `fit`.
-      rng: PRNG key; step s uses fold_in(rng, s).
+      key: PRNG key; step s uses fold_in(key, s).
       eval_fn: `eval_fn(params) -> {metric: scalar}`, called on the EMA params when `ema_decay` is given
         (the model that is kept), else on the params.
       ema_decay: also track an exponential moving average of the params (`jgen.optim.ema_decay`).
     """
     if keep_best and eval_fn is None:
         raise ValueError("keep_best=True needs an eval_fn to rank parameters")
-    state = create_train_state(params, tx, rng, ema=ema_decay is not None, keep_best=keep_best)
+    state = create_train_state(params, tx, key, ema=ema_decay is not None, keep_best=keep_best)
     return fit(make_train_step(loss_fn, tx, ema_decay=ema_decay), state, batches, num_steps, wd=wd, name=name,
                log_every=log_every, ckpt_every=ckpt_every,
                eval_fn=None if eval_fn is None else lambda s: eval_fn(model_params(s)), eval_every=eval_every,

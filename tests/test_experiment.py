@@ -37,7 +37,7 @@ def run(config, wd):
         from jgen import train
 
         train.fit_loss(lambda p, b, r: ((p - 1.0) ** 2, {}), 0.0, optax.sgd(0.1), train.FullBatch({}),
-                       config.train_for, rng=jax.random.key(0), wd=wd, ckpt_every=1, progress=False)
+                       config.train_for, key=jax.random.key(0), wd=wd, ckpt_every=1, progress=False)
     wd.log(1, loss=1.5)
     wd.save_table("t", [{"a": 1, "b": np.float32(2.5)}, {"a": 2, "c": "x"}])
     return {"n": config.n, "seed": config.seed, "width": config.model.width, "nan": float("nan"),

@@ -56,7 +56,7 @@ def init_params():
 
 def test_fit_converges_and_logs(tmp_path):
     wd = Workdir(tmp_path)
-    res = train.fit_loss(loss_fn, init_params(), optax.adam(0.05), Batches(), 300, rng=jax.random.PRNGKey(0),
+    res = train.fit_loss(loss_fn, init_params(), optax.adam(0.05), Batches(), 300, key=jax.random.PRNGKey(0),
                          wd=wd, log_every=50, ckpt_every=100, fuse_steps=10, progress=False)
     np.testing.assert_allclose(res.params["w"], W_TRUE, atol=2e-2)
     assert int(res.state.step) == 300
@@ -68,7 +68,7 @@ def test_fit_converges_and_logs(tmp_path):
 
 
 def test_resume_after_interruption_matches_uninterrupted(tmp_path):
-    kw = dict(rng=jax.random.PRNGKey(1), log_every=10, ckpt_every=20, progress=False)
+    kw = dict(key=jax.random.PRNGKey(1), log_every=10, ckpt_every=20, progress=False)
     ref = train.fit_loss(loss_fn, init_params(), optax.adam(0.01), Batches(), 60, **kw)
     wd = Workdir(tmp_path)
     with pytest.raises(KeyboardInterrupt):
@@ -86,14 +86,14 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path):
 def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
     wd = Workdir(tmp_path)
     with pytest.raises(train.NonFiniteLossError, match=r"at step 8;.*step 5\)"):
-        train.fit_loss(loss_fn, init_params(), optax.sgd(0.01), Batches(nan_at=7), 20, rng=jax.random.PRNGKey(0),
+        train.fit_loss(loss_fn, init_params(), optax.sgd(0.01), Batches(nan_at=7), 20, key=jax.random.PRNGKey(0),
                        wd=wd, log_every=5, ckpt_every=5, progress=False)
     steps = sorted(int(p.name) for p in wd.checkpoint_dir("train").iterdir() if p.name.isdigit())
     assert steps == [5]
 
 
 def test_fused_steps_equal_single_steps():
-    kw = dict(rng=jax.random.PRNGKey(2), log_every=8, progress=False)
+    kw = dict(key=jax.random.PRNGKey(2), log_every=8, progress=False)
     a = train.fit_loss(loss_fn, init_params(), optax.adam(0.01), Batches(), 24, **kw)
     b = train.fit_loss(loss_fn, init_params(), optax.adam(0.01), Batches(), 24, fuse_steps=4, **kw)
     np.testing.assert_allclose(a.state.params["w"], b.state.params["w"], rtol=1e-6)
@@ -102,17 +102,17 @@ def test_fused_steps_equal_single_steps():
 
 def test_keep_best_and_ema():
     evals = iter([3.0, 1.0, 2.0])
-    res = train.fit_loss(loss_fn, init_params(), optax.adam(0.05), Batches(), 30, rng=jax.random.PRNGKey(0),
+    res = train.fit_loss(loss_fn, init_params(), optax.adam(0.05), Batches(), 30, key=jax.random.PRNGKey(0),
                          eval_fn=lambda p: {"val": next(evals)}, eval_every=10, keep_best=True, progress=False)
     assert int(res.state.best_step) == 20 and float(res.state.best_value) == 1.0
     assert not np.allclose(res.params["w"], res.state.params["w"])
-    ema = train.fit_loss(loss_fn, init_params(), optax.adam(0.05), Batches(), 30, rng=jax.random.PRNGKey(0),
+    ema = train.fit_loss(loss_fn, init_params(), optax.adam(0.05), Batches(), 30, key=jax.random.PRNGKey(0),
                          ema_decay=0.9, progress=False)
     assert not np.allclose(ema.params["w"], ema.state.params["w"])
     np.testing.assert_allclose(ema.params["w"], ema.state.ema_params["w"])
     # With an EMA, evaluation and keep_best rank the EMA params, the model that is kept.
     seen = []
-    best = train.fit_loss(loss_fn, init_params(), optax.adam(0.05), Batches(), 30, rng=jax.random.PRNGKey(0),
+    best = train.fit_loss(loss_fn, init_params(), optax.adam(0.05), Batches(), 30, key=jax.random.PRNGKey(0),
                           ema_decay=0.9, eval_fn=lambda p: seen.append(p["w"]) or {"val": -len(seen)}, eval_every=10,
                           keep_best=True, progress=False)
     np.testing.assert_allclose(seen[-1], best.state.ema_params["w"])
@@ -122,7 +122,7 @@ def test_keep_best_and_ema():
 def test_intervals_are_rounded_up_to_whole_fused_blocks(tmp_path):
     """12 steps in blocks of 4 with log_every=6 and ckpt_every=5: rows and checkpoints at 8 and at the end."""
     wd = Workdir(tmp_path)
-    res = train.fit_loss(loss_fn, init_params(), optax.adam(0.01), Batches(), 12, rng=jax.random.PRNGKey(0),
+    res = train.fit_loss(loss_fn, init_params(), optax.adam(0.01), Batches(), 12, key=jax.random.PRNGKey(0),
                          wd=wd, fuse_steps=4, log_every=6, ckpt_every=5, max_to_keep=5, progress=False)
     assert [r["step"] for r in res.history] == [8, 12]
     assert sorted(int(p.name) for p in wd.checkpoint_dir("train").iterdir() if p.name.isdigit()) == [8, 12]
@@ -130,7 +130,7 @@ def test_intervals_are_rounded_up_to_whole_fused_blocks(tmp_path):
 
 def test_full_batch_fused_blocks_equal_single_steps():
     batch = next(Batches(batch_size=32).iter_from(0))
-    kw = dict(rng=jax.random.PRNGKey(4), log_every=6, progress=False)
+    kw = dict(key=jax.random.PRNGKey(4), log_every=6, progress=False)
     a = train.fit_loss(loss_fn, init_params(), optax.sgd(0.05), train.FullBatch(batch), 6, **kw)
     b = train.fit_loss(loss_fn, init_params(), optax.sgd(0.05), train.FullBatch(batch), 6, fuse_steps=3, **kw)
     np.testing.assert_allclose(a.state.params["w"], b.state.params["w"], rtol=1e-6)
@@ -142,17 +142,17 @@ def test_full_batch_fused_blocks_equal_single_steps():
 def test_bad_arguments():
     key = jax.random.PRNGKey(0)
     with pytest.raises(ValueError, match="keep_best"):
-        train.fit_loss(loss_fn, init_params(), optax.adam(0.1), Batches(), 5, rng=key, keep_best=True)
+        train.fit_loss(loss_fn, init_params(), optax.adam(0.1), Batches(), 5, key=key, keep_best=True)
     for label in ("log_every", "ckpt_every", "eval_every"):
         for value in (0, -250):
             with pytest.raises(ValueError, match=f"{label}={value} is not valid: expected a positive"):
-                train.fit_loss(loss_fn, init_params(), optax.adam(0.1), Batches(), 12, rng=key, fuse_steps=4,
+                train.fit_loss(loss_fn, init_params(), optax.adam(0.1), Batches(), 12, key=key, fuse_steps=4,
                                **{label: value})
     with pytest.raises(ValueError, match="fuse_steps=0 is not valid"):
-        train.fit_loss(loss_fn, init_params(), optax.adam(0.1), Batches(), 12, rng=key, fuse_steps=0)
+        train.fit_loss(loss_fn, init_params(), optax.adam(0.1), Batches(), 12, key=key, fuse_steps=0)
     short = BatchIterator({"x": np.ones((32, D), np.float32), "y": np.ones(32, np.float32)}, 16, repeat=False)
     with pytest.raises(ValueError, match="ran out at step 2 of 5"):
-        train.fit_loss(loss_fn, init_params(), optax.adam(0.1), short, 5, rng=key, progress=False)
+        train.fit_loss(loss_fn, init_params(), optax.adam(0.1), short, 5, key=key, progress=False)
     with pytest.raises(TypeError, match="TrainState"):
         train.fit(lambda s, b: (s, {}), {"params": init_params()}, Batches(), 3)
 
@@ -184,7 +184,7 @@ def test_one_device_equals_four_devices(tmp_path):
             mesh = data_mesh(jax.devices()[:n])
             k1, k2 = jax.random.split(jax.random.PRNGKey(0))
             p = {"w1": jax.random.normal(k1, (4, 16)), "w2": jax.random.normal(k2, (16, 1)) * 0.1}
-            res = train.fit_loss(loss_fn, p, optax.adam(1e-2), Sharded(mesh), 20, rng=jax.random.PRNGKey(0),
+            res = train.fit_loss(loss_fn, p, optax.adam(1e-2), Sharded(mesh), 20, key=jax.random.PRNGKey(0),
                                  mesh=mesh, progress=False)
             out[n] = {k: np.asarray(v).tolist() for k, v in res.state.params.items()}
             out[f"shards{n}"] = len(res.state.params["w1"].sharding.device_set)
@@ -194,7 +194,7 @@ def test_one_device_equals_four_devices(tmp_path):
         for n, fuse in ((1, 1), (4, 4)):
             mesh = data_mesh(jax.devices()[:n])
             res = train.fit_loss(loss_fn, p, optax.adam(1e-2), BatchIterator(data, 32, mesh=mesh), 20,
-                                 rng=jax.random.PRNGKey(0), mesh=mesh, fuse_steps=fuse, progress=False)
+                                 key=jax.random.PRNGKey(0), mesh=mesh, fuse_steps=fuse, progress=False)
             out[f"fused{fuse}"] = {k: np.asarray(v).tolist() for k, v in res.state.params.items()}
         print(json.dumps(out))
     """)

@@ -23,7 +23,7 @@ from jgen.experiment import Workdir
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 D = 3
-KW = dict(rng=jax.random.PRNGKey(0), log_every=10, ckpt_every=10, progress=False)
+KW = dict(key=jax.random.PRNGKey(0), log_every=10, ckpt_every=10, progress=False)
 
 
 def loss_fn(params, batch, rng):
@@ -56,7 +56,7 @@ def fit(wd, num_steps, batches=None, step=None, **kw):
     tx = optax.adam(0.05)
     if step is None:
         return train.fit_loss(loss_fn, init_params(), tx, batches or Batches(), num_steps, wd=wd, **kw)
-    state = train.create_train_state(init_params(), tx, kw.pop("rng"))
+    state = train.create_train_state(init_params(), tx, kw.pop("key"))
     return train.fit(step, state, batches or Batches(), num_steps, wd=wd, **kw)
 
 
@@ -112,7 +112,7 @@ def test_nan_gradient_at_a_checkpoint_step_writes_no_checkpoint(tmp_path, step, 
         fit(wd, 20, Batches(nan_grad_at=9), step, ckpt_every=5)
     assert steps_on_disk(wd) == [5]
     with CheckpointDir(wd.checkpoint_dir("train")) as ckpts:
-        restored = ckpts.restore(train.create_train_state(init_params(), optax.adam(0.05), KW["rng"]))
+        restored = ckpts.restore(train.create_train_state(init_params(), optax.adam(0.05), KW["key"]))
     assert restored[0] == 5 and all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(restored[1]))
     # Resuming (here with clean data) continues from the good checkpoint.
     res = fit(wd, 20, step=step)
@@ -149,7 +149,7 @@ def test_half_written_and_non_finite_checkpoints_are_set_aside(saved, tmp_path, 
     wd = copy_of(saved, tmp_path)
     ckpt = wd.checkpoint_dir("train")
     with CheckpointDir(ckpt, max_to_keep=5) as ckpts:
-        state = ckpts.restore(train.create_train_state(init_params(), optax.adam(0.05), KW["rng"]))[1]
+        state = ckpts.restore(train.create_train_state(init_params(), optax.adam(0.05), KW["key"]))[1]
         ckpts.save(27, state.replace(params=jax.tree.map(lambda x: x * np.nan, state.params)))
     shutil.copytree(ckpt / "20", ckpt / "25", ignore=shutil.ignore_patterns("d"))  # array data missing
     assert steps_on_disk(wd) == [10, 20, 25, 27]

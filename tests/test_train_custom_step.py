@@ -35,7 +35,7 @@ def two_player_step(state, batch, traces=None):
     """D step (logistic loss, plus a lazy R1 penalty every REG_EVERY steps), then G step against the new D."""
     if traces is not None:
         traces.append(1)
-    z = jax.random.normal(jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step), batch["x"].shape)
+    z = jax.random.normal(jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step), batch["x"].shape)
     d, d_opt = state.extra["d"], state.extra["d_opt"]
 
     def d_loss(d):
@@ -99,7 +99,7 @@ def test_two_player_game_resumed_from_a_checkpoint_is_bit_identical(uninterrupte
     traces = []
     resumed = train.fit(lambda s, b: two_player_step(s, b, traces), init_state(), batches(), 24, **kw)
     assert len(traces) == 1
-    for part in ("params", "opt_state", "ema_params", "extra", "rng", "step"):
+    for part in ("params", "opt_state", "ema_params", "extra", "key", "step"):
         assert_trees_equal(getattr(ref.state, part), getattr(resumed.state, part))
     assert [r["step"] for r in resumed.history] == [8, 12, 16, 24]
 

@@ -47,7 +47,7 @@ class StreamingBatches:
 
     Example:
       >>> batches = StreamingBatches("stl10", "unlabelled", 128, seed=0, augment=random_flip)  # doctest: +SKIP
-      >>> result = jgen.train.fit_loss(loss_fn, params, tx, batches, num_steps, rng=key)  # doctest: +SKIP
+      >>> result = jgen.train.fit_loss(loss_fn, params, tx, batches, num_steps, key=key)  # doctest: +SKIP
 
     Args:
       name, split: the dataset and split (`jgen.data.data_source`); or pass `source=` directly (anything

@@ -43,15 +43,15 @@ def q_sample(schedule: Schedule, x0: jax.Array, t: jax.Array, eps: jax.Array) ->
     return jnp.sqrt(ab) * x0 + jnp.sqrt(1.0 - ab) * eps
 
 
-def noise_prediction_loss(eps_fn: EpsFn, schedule: Schedule, x0: jax.Array, rng: jax.Array) -> jax.Array:
+def noise_prediction_loss(eps_fn: EpsFn, schedule: Schedule, x0: jax.Array, key: jax.Array) -> jax.Array:
     """Monte Carlo estimate of E_{t ~ U{1..T}, eps ~ N(0, I)} ||eps - eps_fn(x_t, t)||^2 / dim (a scalar)."""
-    k_t, k_eps = jax.random.split(rng)
+    k_t, k_eps = jax.random.split(key)
     t = jax.random.randint(k_t, x0.shape[:1], 1, schedule.num_steps + 1)
     eps = jax.random.normal(k_eps, x0.shape, x0.dtype)
     return jnp.mean((eps - eps_fn(q_sample(schedule, x0, t, eps), t)) ** 2)
 
 
-def ancestral_sample(eps_fn: EpsFn, schedule: Schedule, rng: jax.Array, shape: tuple[int, ...],
+def ancestral_sample(eps_fn: EpsFn, schedule: Schedule, key: jax.Array, shape: tuple[int, ...],
                      return_trajectory: bool = False):
     """Draws x_0 by the DDPM ancestral sampler, as one `lax.scan` from t = T down to 1.
 
@@ -62,7 +62,7 @@ def ancestral_sample(eps_fn: EpsFn, schedule: Schedule, rng: jax.Array, shape: t
       shape: sample shape [num_samples, ...].
       return_trajectory: also return x_t for t = T..0, stacked as [T + 1, num_samples, ...].
     """
-    k_init, k_steps = jax.random.split(rng)
+    k_init, k_steps = jax.random.split(key)
     x_T = jax.random.normal(k_init, shape)
     ts = jnp.arange(schedule.num_steps, 0, -1, dtype=jnp.int32)
 

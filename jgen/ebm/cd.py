@@ -96,7 +96,7 @@ def make_step(energy_fn: EnergyFn, tx: optax.GradientTransformation, *, langevin
         real = batch["x"] if isinstance(batch, Mapping) else batch
         buffer = state.extra["buffer"]
         n = real.shape[0]
-        key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+        key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
         k_pick, k_restart, k_noise, k_chain, k_real = jax.random.split(key, 5)
         idx = jax.random.choice(k_pick, buffer.shape[0], (n,), replace=False)
         restart = jax.random.uniform(k_restart, (n,)) < reinit_fraction

@@ -59,8 +59,8 @@ def _rows_until(wd: Any, name: str, last: int | None) -> list[dict]:
 
 
 def _reseed(state: train.TrainState, k: int) -> train.TrainState:
-    key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), 1_000_003 * k)
-    return state.replace(rng=jax.random.key_data(key))
+    key = jax.random.fold_in(jax.random.wrap_key_data(state.key), 1_000_003 * k)
+    return state.replace(key=jax.random.key_data(key))
 
 
 def fit(step, state: train.TrainState, batches, num_steps: int, *, wd=None, name: str = "train",

@@ -49,7 +49,7 @@ def _position(state: Any) -> PyTree:
     return state.position
 
 
-def sample_chain(kernel: Callable, init_state: PyTree, num_steps: int, rng: jax.Array, *,
+def sample_chain(kernel: Callable, init_state: PyTree, num_steps: int, key: jax.Array, *,
                  logdensity_fn: Callable[[PyTree], jax.Array] | None = None, num_chains: int | None = None,
                  thin: int = 1, warmup: int = 0, step_size: float | None = None,
                  target_accept: float | None = None, transform: Callable[[Any], PyTree] | None = None,
@@ -79,7 +79,7 @@ def sample_chain(kernel: Callable, init_state: PyTree, num_steps: int, rng: jax.
       init_state: the initial state; with `num_chains`, a batch of states with a leading axis of size
         `num_chains` (e.g. `jax.vmap(lambda x: init(x, logdensity_fn))(positions)`), else one chain's state.
       num_steps: post-warm-up steps per chain; a multiple of `thin`.
-      rng: PRNG key.
+      key: PRNG key.
       logdensity_fn: the target's unnormalised log-density `position -> scalar`, passed to the kernel at
         every step: a plain function (outside `jit`, a new function object compiles anew) or a
         `jax.tree_util.Partial`, whose bound arguments are traced.
@@ -137,7 +137,7 @@ def sample_chain(kernel: Callable, init_state: PyTree, num_steps: int, rng: jax.
         if not isinstance(logdensity_fn, jax.tree_util.Partial):  # a pytree, so it can be a jit argument
             logdensity_fn = jax.tree_util.Partial(logdensity_fn)
     _check_initial_logdensity(init_state, logdensity_fn, num_chains)
-    out = _sample_chain(kernel, init_state, rng, step_size, logdensity_fn, num_steps=num_steps,
+    out = _sample_chain(kernel, init_state, key, step_size, logdensity_fn, num_steps=num_steps,
                         num_chains=num_chains, thin=thin, warmup=warmup, target_accept=target_accept,
                         transform=transform or _position, progress=bool(progress),
                         progress_every=progress_every)
@@ -197,7 +197,7 @@ def _warn_if_step_size_collapsed(initial: jax.Array, out: ChainResult, target_ac
 
 @functools.partial(jax.jit, static_argnames=("kernel", "num_steps", "num_chains", "thin", "warmup",
                                              "target_accept", "transform", "progress", "progress_every"))
-def _sample_chain(kernel, init_state, rng, step_size, logdensity_fn, *, num_steps, num_chains, thin, warmup,
+def _sample_chain(kernel, init_state, key, step_size, logdensity_fn, *, num_steps, num_chains, thin, warmup,
                   target_accept, transform, progress, progress_every):
     states = init_state if num_chains is not None else jax.tree.map(lambda x: x[None], init_state)
     chains = num_chains or 1
@@ -210,7 +210,7 @@ def _sample_chain(kernel, init_state, rng, step_size, logdensity_fn, *, num_step
             return jax.vmap(lambda k, s: kernel(k, s, *target, h))(keys, states)
         return jax.vmap(lambda k, s: kernel(k, s, *target))(keys, states)
 
-    warmup_key, sample_key = jax.random.split(rng)
+    warmup_key, sample_key = jax.random.split(key)
 
     if warmup:
         if target_accept is not None:

@@ -243,7 +243,7 @@ def _train(config: ml_collections.ConfigDict, splits: dict[str, np.ndarray]) -> 
         return loss, {"accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["y"])}
 
     # No fuse_steps: on XLA:CPU, convolutions inside a lax.scan ran 5x slower per step than one step per call.
-    result = train.fit_loss(loss_fn, params, tx, batches, num_steps, rng=jax.random.key(config.seed + 1),
+    result = train.fit_loss(loss_fn, params, tx, batches, num_steps, key=jax.random.key(config.seed + 1),
                             log_every=num_steps, ckpt_every=num_steps, progress=False)
     return jax.device_get(result.params), num_classes
 

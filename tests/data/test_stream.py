@@ -102,7 +102,7 @@ def test_fit_resumed_from_a_checkpoint_sees_the_same_batches(stl10, tmp_path):
                                            keys=("image",), **kw)
     loss_fn = lambda p, b, rng: (jnp.mean((b["image"][:, :8, :8] / 255.0 - p["w"]) ** 2), {})
     fit = lambda n, wd=None: train.fit_loss(loss_fn, {"w": jnp.zeros((8, 8, 3))}, optax.sgd(0.5), make(), n,
-                                            rng=jax.random.key(0), wd=wd, log_every=1, ckpt_every=2, progress=False)
+                                            key=jax.random.key(0), wd=wd, log_every=1, ckpt_every=2, progress=False)
     straight = fit(7)
     wd = Workdir(tmp_path)
     fit(4, wd)
