@@ -164,16 +164,8 @@ def _energies(energy_fn, params, x, chunk: int = 1000) -> np.ndarray:
 def _quality(samples: np.ndarray, config, suffix: str, keys) -> dict[str, float]:
     from jgen.metrics import sample_quality
 
-    s = sample_quality.evaluate_samples(_to_u8(samples), "usps", num_samples=len(samples), seed=config.seed,
-                                        memorisation=False)
-    out = {}
-    for key in keys:
-        out[key + suffix] = s[key]
-        if not suffix:
-            out[key + "_floor"] = s[key + "_floor"]
-    if not suffix:
-        out["classifier_test_accuracy"] = s["classifier_test_accuracy"]
-    return out
+    return sample_quality.evaluate_samples(_to_u8(samples), "usps", num_samples=len(samples), seed=config.seed,
+                                           memorisation=False, keys=keys, suffix=suffix)
 
 
 def _run_usps(config, wd) -> dict[str, float]:

@@ -54,6 +54,7 @@ import ml_collections
 import numpy as np
 
 from jgen import experiment, optim, train, vae, viz
+from jgen.batching import map_batches
 from jgen.data import BatchIterator, load
 from jgen.data.mnist7 import mnist7_splits
 from jgen.vae import latent
@@ -131,18 +132,6 @@ def _mnist(config) -> dict[str, np.ndarray]:
             "test": test_bin, "test_grey": te["image"], "test_labels": te["label"]}
 
 
-def _batched(fn, x: np.ndarray, batch: int, *args) -> np.ndarray:
-    """fn(chunk, *args) over fixed-size chunks of x (the last one padded: one compilation)."""
-    outs = []
-    for s in range(0, len(x), batch):
-        chunk = x[s:s + batch]
-        keep = len(chunk)
-        if keep < batch:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - keep, axis=0)])
-        outs.append(jax.tree.map(lambda a: np.asarray(a)[:keep], fn(jnp.asarray(chunk), *args)))
-    return jax.tree.map(lambda *a: np.concatenate(a), *outs)
-
-
 # Training -------------------------------------------------------------------------------------------------
 _ELBO_FNS: dict = {}
 
@@ -168,7 +157,7 @@ def _train(model, cfg_optim, num_steps: int, batches, prepare, val, config, wd, 
 
     parts = _elbo_fn(model)
     val_key = jax.random.key(config.seed + 7)
-    eval_fn = lambda p: {"val_neg_elbo": float(-_batched(lambda x: parts(p, x, val_key).elbo, val, config.eval_batch).mean())}
+    eval_fn = lambda p: {"val_neg_elbo": float(-map_batches(lambda x: parts(p, x, val_key).elbo, val, config.eval_batch).mean())}
     return train.fit_loss(loss_fn, params, tx, batches, num_steps, key=key, wd=wd, name=name,
                           log_every=min(config.log_every, num_steps), eval_every=min(config.eval_every, num_steps),
                           ckpt_every=max(config.eval_every, 1), eval_fn=eval_fn, fuse_steps=min(config.fuse_steps, num_steps),
@@ -178,10 +167,10 @@ def _train(model, cfg_optim, num_steps: int, batches, prepare, val, config, wd, 
 def _test_bounds(model, params, x: np.ndarray, key, *, iwae_num: int, iwae_k: int, iwae_batch: int,
                  iwae_chunk: int, eval_batch: int) -> dict[str, float]:
     parts = _elbo_fn(model)
-    e = _batched(lambda b: parts(params, b, key), x, eval_batch)
+    e = map_batches(lambda b: parts(params, b, key), x, eval_batch)
     iwae = jax.jit(lambda p, x, k: vae.iwae_bound(model, p, k, x, iwae_k, chunk_size=iwae_chunk))
     sub = x[:iwae_num]
-    bound = _batched(lambda b: iwae(params, b, key), sub, iwae_batch)
+    bound = map_batches(lambda b: iwae(params, b, key), sub, iwae_batch)
     return {"test_neg_elbo_nats": float(-e.elbo.mean()), "test_recon_nats": float(-e.recon.mean()),
             "test_kl_nats": float(e.kl.mean()), "test_iwae_nll_nats": float(-bound.mean()),
             "test_neg_elbo_iwae_subset_nats": float(-e.elbo[:iwae_num].mean()), "iwae_k": iwae_k,
@@ -224,7 +213,7 @@ def _posterior_study(mean, log_var, labels, config, wd) -> dict[str, float]:
 
 
 def _grid(decode_mean, z_grid: np.ndarray, size: int, title: str, wd, name: str) -> None:
-    images = _batched(decode_mean, z_grid.astype(np.float32), 256)
+    images = map_batches(decode_mean, z_grid.astype(np.float32), 256)
     viz.image_grid(images, size, title=title, path=wd.figure_path(name))
 
 
@@ -242,10 +231,10 @@ def _neighbourhoods(decode_mean, mean, labels, test_grey, config, wd, clf) -> di
     u /= np.linalg.norm(u, axis=1, keepdims=True)
     radii = np.linspace(0.0, 2.0, 9)
     zs = (z0[:, None] + radii[None, :, None] * u[:, None]).reshape(-1, z0.shape[1])
-    viz.image_grid(_batched(decode_mean, zs.astype(np.float32), 256), len(radii),
+    viz.image_grid(map_batches(decode_mean, zs.astype(np.float32), 256), len(radii),
                    col_labels=[f"{r:.2g}" for r in radii], xlabel="latent distance from the encoded digit",
                    title="decodings of z + r u around 8 encoded test digits", path=wd.figure_path("perturbations"))
-    decode = lambda z: _batched(decode_mean, np.asarray(z, np.float32), 256)
+    decode = lambda z: map_batches(decode_mean, np.asarray(z, np.float32), 256)
     features = None if clf is None else (lambda x: clf.features(np.asarray(x) * 255.0))
     rows = []
     for r in config.smoothness_radii:
@@ -281,12 +270,7 @@ def _quality(samples_u8: np.ndarray, clf, config) -> dict[str, float]:
     """Shared sample metrics in the classifier's features, each beside its floor (real test vs real train)."""
     from jgen.metrics import sample_quality
 
-    s = sample_quality.evaluate_samples(samples_u8, "mnist", seed=config.seed, clf=clf)
-    out = {key: s[key] for key in QUALITY_KEYS}
-    out.update({f"{key}_floor": s[f"{key}_floor"] for key in QUALITY_KEYS})
-    out.update(num_samples=s["num_samples"], num_samples_floor=s["num_samples"],
-               classifier_test_accuracy=s["classifier_test_accuracy"])
-    return out
+    return sample_quality.evaluate_samples(samples_u8, "mnist", seed=config.seed, clf=clf, keys=QUALITY_KEYS)
 
 
 def _mnist7_bpd(config, wd) -> dict[str, float]:
@@ -334,13 +318,13 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
     encode = jax.jit(lambda x: model.apply(params, x, method="encode"))
     decode_mean = jax.jit(lambda z: model.likelihood.mean(model.apply(params, z, method="decode")))
     n_an = min(config.num_analysis, len(data["test"]))
-    mean, log_var = _batched(encode, data["test"][:n_an], config.eval_batch)
+    mean, log_var = map_batches(encode, data["test"][:n_an], config.eval_batch)
     labels = data["test_labels"][:n_an]
-    recon = _batched(decode_mean, mean[:16], 256)
+    recon = map_batches(decode_mean, mean[:16], 256)
     viz.collage([data["test"][:16], np.asarray(recon)], ["test digit (binarised)", "reconstruction (mean)"],
                 title="reconstructions from the posterior mean", path=wd.figure_path("reconstructions"))
     z_prior = jax.random.normal(jax.random.key(config.seed + 2), (max(100, config.num_quality_samples), config.model.latent_dim))
-    samples = _batched(decode_mean, np.asarray(z_prior), 256)
+    samples = map_batches(decode_mean, np.asarray(z_prior), 256)
     viz.image_grid(samples[:100], 10, title="100 samples from the prior (Bernoulli means)",
                    path=wd.figure_path("samples"))
 

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jgen.batching import map_batches
 from jgen.data import safe_pickle
 from jgen.metrics import sample_quality
 
@@ -162,15 +163,7 @@ def vgg16_embedding(images: Any, *, params: dict | None = None, batch_size: int 
     Run in batches of `batch_size` (the last one padded, so one compilation serves every batch).
     """
     params = load_lpips("vgg16") if params is None else params
-    images = np.asarray(images, np.float32)
-    out = []
-    for s in range(0, len(images), batch_size):
-        chunk = images[s:s + batch_size]
-        pad = batch_size - len(chunk)
-        if pad:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
-        out.append(np.asarray(_vgg16_pool(params, chunk))[:batch_size - pad])
-    return np.concatenate(out)
+    return map_batches(lambda chunk, p: _vgg16_pool(p, chunk), np.asarray(images, np.float32), batch_size, params)
 
 
 def cosine_distance(a: Any, b: Any) -> np.ndarray:

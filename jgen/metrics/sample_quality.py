@@ -23,7 +23,7 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -300,7 +300,8 @@ def kl_estimate(log_p: Any, log_q: Any) -> dict[str, float]:
 
 
 def evaluate_samples(samples: Any, dataset: str, *, num_samples: int | None = None, seed: int = 0,
-                     clf: Any = None, memorisation: bool = True) -> dict[str, float]:
+                     clf: Any = None, memorisation: bool = True, keys: Sequence[str] | None = None,
+                     suffix: str = "") -> dict[str, float]:
     """Every sample metric of model `samples` with its real-data floor, in one flat dict of numbers.
 
     Features are the penultimate layer of the dataset's in-project classifier
@@ -323,6 +324,10 @@ def evaluate_samples(samples: Any, dataset: str, *, num_samples: int | None = No
       seed: picks the test images of the floor and the training reference subset.
       clf: a `Classifier` to use instead of the dataset's default one.
       memorisation: also compute the pixel-space memorisation rate (loads the training images).
+      keys: report only these metrics (each with its `_floor`, plus num_samples and
+        classifier_test_accuracy); default all.
+      suffix: appended to every model key (`fd_classifier_ddim10`), not to the floors, num_samples or
+        classifier_test_accuracy: a study's rows share one floor.
     """
     clf = classifier_lib.get_classifier(dataset) if clf is None else clf
     ref = classifier_lib.reference(clf)
@@ -356,5 +361,9 @@ def evaluate_samples(samples: Any, dataset: str, *, num_samples: int | None = No
                    samples[:n].reshape(n, *clf.image_shape) / 255.0 if memorisation else None)
     floor = scores(ref["test_features"][test_idx], ref["test_probs"][test_idx],
                    splits["test_x"][test_idx] / 255.0 if memorisation else None)
-    return {**{k: model[k] for k in model}, **{f"{k}_floor": v for k, v in floor.items()},
+    keys = list(model) if keys is None else list(keys)
+    unknown = [k for k in keys if k not in model]
+    if unknown:
+        raise ValueError(f"evaluate_samples has no metric {unknown}; it computes {sorted(model)}")
+    return {**{f"{k}{suffix}": model[k] for k in keys}, **{f"{k}_floor": floor[k] for k in keys},
             "num_samples": float(n), "classifier_test_accuracy": float(clf.test_accuracy)}

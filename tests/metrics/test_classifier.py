@@ -101,3 +101,16 @@ def test_a_model_of_one_class_has_low_class_coverage_and_recall(scores_of, usps)
 def test_evaluate_samples_refuses_more_samples_than_the_floor_has(scores_of, usps):
     with pytest.raises(ValueError, match="num_samples <= 2007"):
         scores_of(np.concatenate([usps["train_x"][:2100]]), n=2100)
+
+
+def test_keys_and_suffix_select_and_rename_the_model_metrics(clf, usps):
+    x = usps["train_x"][:400]
+    full = sample_quality.evaluate_samples(x, "usps", num_samples=400, clf=clf, memorisation=False)
+    some = sample_quality.evaluate_samples(x, "usps", num_samples=400, clf=clf, memorisation=False,
+                                           keys=("fd_classifier", "recall"), suffix="_T50")
+    assert set(some) == {"fd_classifier_T50", "recall_T50", "fd_classifier_floor", "recall_floor", "num_samples",
+                         "classifier_test_accuracy"}
+    assert some["fd_classifier_T50"] == full["fd_classifier"] and some["recall_floor"] == full["recall_floor"]
+    with pytest.raises(ValueError, match="no metric \\['memorisation'\\]"):
+        sample_quality.evaluate_samples(x, "usps", num_samples=400, clf=clf, memorisation=False,
+                                        keys=("memorisation",))
