@@ -25,14 +25,17 @@ learning rate applies lr_mul / sqrt(fan_in) at run time), biases divided by lr_m
 including their +1 init; so the converter only transposes ([out, in] -> [in, out], OIHW -> HWIO,
 CHW -> HWC) and drops singleton axes. The up-sampling conv kernels need no flip: both PyTorch layouts apply
 them as a transposed convolution, which jgen computes as FIR upsampling then a VALID convolution with the
-flipped kernel. The FIR buffers (`resample_filter`, `blur.kernel`, `upsample.kernel`) are checked to be the
-[1, 3, 3, 1] filter jgen hard-wires. Known differences from the originals, all below float32 rounding:
-rosinality scales conv kernels by 1 / sqrt(fan_in) before demodulation, so its demodulation epsilon (1e-8)
-acts on a sum fan_in times smaller (relative change of the output ~1e-8); rosinality's checkpoints do not
-store the mapping lr multiplier (0.01 assumed, `mapping_lr_mul=` overrides). Not supported (a clear error):
-class-conditional generators (`mapping.embed`), the "resnet"/"orig" synthesis architectures, StyleGAN3
-generators (`synthesis.input`), the TensorFlow `.pkl` of the original StyleGAN2 release (convert it with
-stylegan2-ada-pytorch's `legacy.py` first). `conv_clamp` (float16 training) is ignored with a warning.
+flipped kernel (tests/gan/test_convert.py checks converted generators against a PyTorch forward pass written
+from the public formulas). The FIR buffers (`resample_filter`, `blur.kernel`, `upsample.kernel`) are checked
+to be the [1, 3, 3, 1] filter jgen hard-wires.
+
+Known differences, below float32 rounding: rosinality scales conv kernels by 1 / sqrt(fan_in) before
+demodulating, so its epsilon 1e-8 acts on a sum fan_in times smaller (relative change ~1e-8). rosinality's
+files do not record the mapping lr multiplier (0.01 assumed; `mapping_lr_mul=` overrides). stylegan2-ada
+trains with `conv_clamp` 256 and float16 top blocks by default: jgen computes in float32 without clamping
+(a warning says so). Not supported, with a clear error: class-conditional generators (`mapping.embed`), the
+"resnet"/"orig" synthesis architectures, StyleGAN3 generators (`synthesis.input`), and the TensorFlow `.pkl`
+of the original StyleGAN2 release (convert it with stylegan2-ada-pytorch's `legacy.py` first).
 
 Where a user puts real weights: `user_weights_path()` (the file `$JGEN_STYLEGAN2_WEIGHTS`, else the one
 `.pkl`/`.pt` in `$JGEN_CACHE_DIR/stylegan2/`, default `~/.cache/jgen/stylegan2/`).
@@ -360,20 +363,24 @@ def rosinality_state_to_jgen(state: Mapping[str, Any], *, latent_avg: Any = None
     return config, params, w_avg
 
 
-def _conv_clamp_warning(module: Any) -> None:
-    clamps = set()
+def _float16_warning(module: Any) -> None:
+    clamps, fp16 = set(), False
 
     def walk(m: Any) -> None:
+        nonlocal fp16
         if isinstance(m, torch_reader.PersistentObject):
             if m.state.get("conv_clamp") is not None:
                 clamps.add(m.state["conv_clamp"])
+            fp16 = fp16 or bool(m.state.get("use_fp16"))
             for child in (m.state.get("_modules") or {}).values():
                 walk(child)
 
     walk(module)
-    if clamps:
-        warnings.warn(f"the generator clamps conv activations at {sorted(clamps)} (conv_clamp, for float16 "
-                      "training); jgen does not clamp, so the rare activations beyond it differ", stacklevel=3)
+    if clamps or fp16:
+        warnings.warn(f"the generator was built for float16 training (conv_clamp {sorted(clamps)}, float16 "
+                      f"blocks: {fp16}); jgen computes every layer in float32 without clamping, so outputs differ "
+                      "from the original's float16 GPU path by float16 rounding and wherever an activation exceeds "
+                      "the clamp", stacklevel=3)
 
 
 def from_nvlabs_pkl(path: str | os.PathLike, *, network: str = "G_ema", unknown_globals: str = "error",
@@ -402,7 +409,7 @@ def _from_nvlabs_obj(obj: Any, path: Any, *, network: str = "G_ema", dtype: Any 
     state = torch_reader.module_state_dict(g)
     lr_mul, beta = 0.01, 0.995
     if isinstance(g, torch_reader.PersistentObject):
-        _conv_clamp_warning(g)
+        _float16_warning(g)
         mapping = (g.state.get("_modules") or {}).get("mapping")
         if isinstance(mapping, torch_reader.PersistentObject):
             fc0 = (mapping.state.get("_modules") or {}).get("fc0")

@@ -155,8 +155,20 @@ def _assert_same_tree(a, b):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
-def test_round_trips_through_both_layouts_give_identical_params_and_images(tmp_path):
+@pytest.fixture(scope="module")
+def small():
+    """The 16-px generator, distinct per-layer ws, and jgen's images of them (one compilation for the file)."""
     config, params, w_avg = _small_generator()
+    g = stylegan2.Generator(config)
+    synth = jax.jit(lambda p, ws: g.apply({"params": p}, ws, method=g.synthesis))
+    ws = jax.random.normal(jax.random.PRNGKey(1), (2, stylegan2.num_ws(16), config.w_dim))
+    images = np.asarray(synth(params, ws))
+    assert images.shape == (2, 16, 16, 3) and np.isfinite(images).all()
+    return config, params, w_avg, synth, ws, images
+
+
+def test_round_trips_through_both_layouts_give_identical_params_and_images(tmp_path, small):
+    config, params, w_avg, synth, ws, images = small
     sc.write_nvlabs_pkl(tmp_path / "snap.pkl", sc.jgen_to_nvlabs(config, params, w_avg), mapping_lr_mul=0.05)
     ros = sc.jgen_to_rosinality(config, params)
     sc.write_torch_zip(tmp_path / "train.pt", sc.rosinality_checkpoint(ros))  # train.py: g, d, optim, args
@@ -179,13 +191,68 @@ def test_round_trips_through_both_layouts_give_identical_params_and_images(tmp_p
     z = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (64, config.z_dim)))
     np.testing.assert_allclose(np.asarray(t_w_avg), _numpy_mapping(params, z, 0.05).mean(0), rtol=1e-4, atol=1e-5)
 
-    g = stylegan2.Generator(config)
-    synth = jax.jit(lambda p, ws: g.apply({"params": p}, ws, method=g.synthesis))
-    ws = jax.random.normal(jax.random.PRNGKey(1), (2, stylegan2.num_ws(16), config.w_dim))
-    ref = np.asarray(synth(params, ws))
-    assert ref.shape == (2, 16, 16, 3) and np.isfinite(ref).all()
     for converted in (nv_params, r_params):
-        np.testing.assert_array_equal(np.asarray(synth(converted, ws)), ref)
+        np.testing.assert_array_equal(np.asarray(synth(converted, ws)), images)
+
+
+def _torch_official_synthesis(torch, state, ws, resolution):
+    """The public StyleGAN2 synthesis computed in PyTorch from NVlabs-named arrays (NCHW, OIHW), written from
+    the official formulas: per-sample modulated/demodulated kernels, up layers as a stride-2 transposed
+    convolution of the unflipped kernel then the [1, 3, 3, 1] blur (padding 1, gain 4), the image skip as
+    zero insertion, padding (2, 1) and the blur; styles = w A^T / sqrt(w_dim) + b; toRGB styles / sqrt(I)."""
+    F = torch.nn.functional
+    t = lambda k: torch.from_numpy(np.asarray(state[k], np.float32))  # noqa: E731
+    fir = torch.from_numpy(sc._FIR * 4)
+    lrelu = lambda x: F.leaky_relu(x, 0.2) * np.sqrt(2)  # noqa: E731
+
+    def blur(x, pad0, pad1):
+        c = x.shape[1]
+        return F.conv2d(F.pad(x, (pad0, pad1, pad0, pad1)), fir.expand(c, 1, 4, 4).contiguous(), groups=c)
+
+    def up2(x):
+        n, c, h, w = x.shape
+        y = x.new_zeros(n, c, 2 * h, 2 * w)
+        y[:, :, ::2, ::2] = x
+        return blur(y, 2, 1)
+
+    def affine(p, w):
+        return w @ (t(f"{p}.affine.weight") / np.sqrt(w.shape[1])).T + t(f"{p}.affine.bias")
+
+    def layer(p, x, w, up):
+        s, kernel, out = affine(p, w), t(f"{p}.weight"), []
+        for b in range(x.shape[0]):
+            kb = kernel * s[b][None, :, None, None]
+            kb = kb * torch.rsqrt((kb ** 2).sum([1, 2, 3]) + 1e-8)[:, None, None, None]
+            xb = x[b:b + 1]
+            out.append(blur(F.conv_transpose2d(xb, kb.transpose(0, 1), stride=2), 1, 1) if up
+                       else F.conv2d(xb, kb, padding=1))
+        y = torch.cat(out) + t(f"{p}.noise_const")[None, None] * t(f"{p}.noise_strength")
+        return lrelu(y + t(f"{p}.bias")[None, :, None, None])
+
+    def torgb(p, x, w):
+        s, kernel = affine(p, w) / np.sqrt(x.shape[1]), t(f"{p}.weight")
+        y = torch.cat([F.conv2d(x[b:b + 1], kernel * s[b][None, :, None, None]) for b in range(x.shape[0])])
+        return y + t(f"{p}.bias")[None, :, None, None]
+
+    ws = torch.from_numpy(np.array(ws))
+    x = t("synthesis.b4.const")[None].repeat(ws.shape[0], 1, 1, 1)
+    x = layer("synthesis.b4.conv1", x, ws[:, 0], False)
+    img = torgb("synthesis.b4.torgb", x, ws[:, 1])
+    for k, r in enumerate(stylegan2.block_resolutions(resolution)[1:], 1):
+        x = layer(f"synthesis.b{r}.conv0", x, ws[:, 2 * k - 1], True)
+        x = layer(f"synthesis.b{r}.conv1", x, ws[:, 2 * k], False)
+        img = up2(img) + torgb(f"synthesis.b{r}.torgb", x, ws[:, 2 * k + 1])
+    return img.permute(0, 2, 3, 1).numpy()
+
+
+def test_converted_generator_matches_a_pytorch_forward_of_the_public_layout(tmp_path, small):
+    # The round trip cannot see a wrong transpose or kernel flip that the inverse mapping repeats; this can.
+    torch = pytest.importorskip("torch")
+    config, params, w_avg, synth, ws, images = small
+    state = sc.jgen_to_nvlabs(config, params, w_avg)
+    with torch.no_grad():
+        ref = _torch_official_synthesis(torch, state, ws, config.resolution)
+    np.testing.assert_allclose(images, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
 
 
 def test_unsupported_generators_get_clear_errors():
@@ -202,6 +269,15 @@ def test_unsupported_generators_get_clear_errors():
         convert.nvlabs_state_to_jgen({**state, "synthesis.b8.extra": np.zeros(1, np.float32)})
     with pytest.raises(convert.CheckpointError, match="not min\\(channel_base // r, channel_max\\)"):
         convert._channel_base_max({4: 8, 8: 16})
+
+
+def test_float16_trained_generators_warn():
+    block = torch_reader.PersistentObject({"type": "class", "class_name": "SynthesisBlock",
+                                           "state": {"use_fp16": True, "_modules": {}}})
+    g = torch_reader.PersistentObject({"type": "class", "class_name": "Generator",
+                                       "state": {"conv_clamp": 256, "_modules": {"b8": block}}})
+    with pytest.warns(UserWarning, match=r"conv_clamp \[256\], float16 blocks: True"):
+        convert._float16_warning(g)
 
 
 def test_user_weights_path(tmp_path, monkeypatch):
