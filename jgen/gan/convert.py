@@ -61,8 +61,8 @@ from jgen.gan import torch_reader
 
 __all__ = [
     "load_checkpoint", "from_nvlabs_pkl", "from_rosinality_pt", "nvlabs_state_to_jgen", "rosinality_state_to_jgen",
-    "rosinality_to_nvlabs_names", "infer_config", "official_key", "nvlabs_state_shapes", "user_weights_path", "WEIGHTS_ENV",
-    "CheckpointError",
+    "rosinality_to_nvlabs_names", "infer_config", "official_key", "nvlabs_state_shapes", "user_weights_path",
+    "WEIGHTS_ENV", "CheckpointError",
 ]
 
 WEIGHTS_ENV = "JGEN_STYLEGAN2_WEIGHTS"

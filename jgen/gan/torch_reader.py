@@ -51,6 +51,7 @@ from jgen.data.safe_pickle import ALLOWED_GLOBALS as _NUMPY_GLOBALS
 
 __all__ = [
     "load_torch_file", "loads_torch_pickle", "module_state_dict", "PersistentObject", "OpaqueObject", "EasyDict",
+    "TorchDtype",
     "ALLOWED_GLOBALS", "STORAGE_DTYPES", "UNKNOWN_GLOBALS_MODES",
 ]
 
@@ -75,11 +76,26 @@ _TORCH_DTYPES: dict[str, np.dtype] = {
 }
 
 
-class _StorageType:
+class _Frozen:
+    """Shared table entries must not be changed by a pickle's BUILD opcode (it would poison later loads)."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise pickle.UnpicklingError(f"{type(self).__name__} is read-only")
+
+    def __setstate__(self, state: Any) -> None:
+        raise pickle.UnpicklingError(f"{type(self).__name__} is read-only")
+
+
+class _StorageType(_Frozen):
     """What a `torch.FloatStorage`-like global resolves to: its name and element dtype, nothing callable."""
 
+    __slots__ = ("name", "dtype")
+
     def __init__(self, name: str, dtype: np.dtype):
-        self.name, self.dtype = name, dtype
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "dtype", dtype)
 
     def __repr__(self) -> str:
         return f"<storage type torch.{self.name}>"
@@ -151,11 +167,26 @@ def _rebuild_parameter(data: Any, requires_grad: Any = False, backward_hooks: An
     return data
 
 
-class _TensorType:
+class _TensorType(_Frozen):
     """`torch.Tensor` / `torch.nn.Parameter` as a marker (only `_rebuild_from_type_v2` takes it)."""
 
+    __slots__ = ("name",)
+
     def __init__(self, name: str):
-        self.name = name
+        object.__setattr__(self, "name", name)
+
+
+class TorchDtype(_Frozen):
+    """A pickled `torch.float32`-like dtype: its torch name and the numpy dtype (`.numpy`)."""
+
+    __slots__ = ("name", "numpy")
+
+    def __init__(self, name: str, dtype: np.dtype):
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "numpy", dtype)
+
+    def __repr__(self) -> str:
+        return f"torch.{self.name}"
 
 
 def _rebuild_from_type_v2(func: Any, new_type: Any, args: Any, state: Any = None) -> np.ndarray:
@@ -279,7 +310,7 @@ for _name, _dt in STORAGE_DTYPES.items():
     ALLOWED_GLOBALS[("torch", _name)] = _StorageType(_name, _dt)
     ALLOWED_GLOBALS[("torch.storage", _name)] = _StorageType(_name, _dt)
 for _name, _dt in _TORCH_DTYPES.items():
-    ALLOWED_GLOBALS[("torch", _name)] = _dt
+    ALLOWED_GLOBALS[("torch", _name)] = TorchDtype(_name, _dt)
 ALLOWED_GLOBALS[("torch_utils.persistence", "_reconstruct_persistent_obj")] = PersistentObject
 for _mod in ("dnnlib", "dnnlib.util"):
     ALLOWED_GLOBALS[(_mod, "EasyDict")] = EasyDict
@@ -293,13 +324,36 @@ def _normalise_global(module: str, name: str) -> tuple[str, str]:
     return _compat_pickle.IMPORT_MAPPING.get(module, module), name
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+# Objects a BUILD opcode may fill in. BUILD on anything else (a class, a function, a shared table entry) could
+# change it for the rest of the process, so it is refused.
+_BUILD_TARGETS = (np.ndarray, np.dtype, collections.OrderedDict, EasyDict, argparse.Namespace, OpaqueObject)
+
+
+class _RestrictedUnpickler(pickle._Unpickler):  # the pure-Python unpickler: its BUILD can be restricted
+    dispatch = pickle._Unpickler.dispatch.copy()
+
     def __init__(self, file, *, persistent_load: Callable[[Any], Any] | None, unknown_globals: str,
                  allow_nested_bytes: bool):
         super().__init__(file, encoding="latin1")
         self._persistent = persistent_load
         self._unknown = unknown_globals
         self._nested = allow_nested_bytes
+
+    def load_build(self) -> None:
+        state, inst = self.stack[-1], self.stack[-2]
+        if isinstance(inst, type) or not isinstance(inst, _BUILD_TARGETS):
+            raise pickle.UnpicklingError(f"refusing to set the state of {type(inst).__name__} {inst!r:.80}: only "
+                                         "arrays, dtypes, dicts, namespaces and placeholders take pickled state")
+        if isinstance(inst, (np.ndarray, np.dtype, OpaqueObject)):  # their own __setstate__
+            return super().load_build()
+        self.stack.pop()
+        slots = None
+        if isinstance(state, tuple) and len(state) == 2:
+            state, slots = state
+        if slots or (state and not (isinstance(state, dict) and all(isinstance(k, str) for k in state))):
+            raise pickle.UnpicklingError(f"refusing pickled state {type(state).__name__} for {type(inst).__name__}")
+        inst.__dict__.update(state or {})
+    dispatch[pickle.BUILD[0]] = load_build
 
     def find_class(self, module: str, name: str) -> Any:
         key = _normalise_global(module, name)

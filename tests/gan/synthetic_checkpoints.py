@@ -179,8 +179,8 @@ def jgen_to_rosinality(config: Any, params: Mapping[str, Any]) -> "OrderedDict[s
     """jgen params -> rosinality `Generator.state_dict()` (img_channels must be 3, rosinality's only choice)."""
     assert config.img_channels == 3
     nv = jgen_to_nvlabs(config, params, np.zeros(config.w_dim, np.float32))
-    ch = {r: min(config.channel_base // r, config.channel_max) for r in [2 ** k for k in
-                                                                        range(2, int(math.log2(config.resolution)) + 1)]}
+    sides = [2 ** k for k in range(2, int(math.log2(config.resolution)) + 1)]
+    ch = {r: min(config.channel_base // r, config.channel_max) for r in sides}
     layout = rosinality_layout(config.resolution, config.w_dim, config.mapping_layers, channels=ch)
     out = OrderedDict()
     for key, shape in layout.items():

@@ -58,6 +58,20 @@ def test_reader_refuses_a_command_and_never_runs_it(tmp_path):
     assert not marker.exists()
 
 
+def test_a_pickle_cannot_alter_the_shared_allow_list():
+    def text(t):
+        return b"X" + len(t).to_bytes(4, "little") + t.encode()
+    for target in (b"torch\nFloatStorage\n", b"torch\nfloat32\n", b"torch\nTensor\n"):
+        # GLOBAL target, {"dtype": "f2"}, BUILD: would retype every later FloatStorage if it were allowed.
+        data = b"\x80\x02c" + target + b"}" + text("dtype") + text("f2") + b"sb."
+        with pytest.raises(pickle.UnpicklingError, match="refusing to set the state"):
+            torch_reader.loads_torch_pickle(data)
+    for target in (b"argparse\nNamespace\n", b"torch._utils\n_rebuild_tensor_v2\n"):  # a class, a function
+        with pytest.raises(pickle.UnpicklingError, match="refusing to set the state"):
+            torch_reader.loads_torch_pickle(b"\x80\x02c" + target + b"}" + text("__init__") + text("x") + b"sb.")
+    assert torch_reader.ALLOWED_GLOBALS[("torch", "FloatStorage")].dtype == np.float32
+
+
 def test_nvlabs_module_source_is_never_executed(tmp_path):
     marker = tmp_path / "pwned_src"
     src = f"import os\nos.system('touch {marker}')\nclass Generator: pass\n"
