@@ -164,11 +164,13 @@ def data_source(name: str, split: str = "train", *, data_dir: str | os.PathLike 
     """Random-access TFDS data source (array_record) of one split: `len(ds)`, `ds[i]`, `ds.__getitems__(idx)`.
 
     Each example is a dict of numpy arrays, e.g. `{"image": uint8[28, 28, 1], "label": int64}` for MNIST.
-    Arguments as in `builder`.
+    `split` may be a TFDS split expression: `"train+unlabelled"` (splits concatenated, STL-10's 105,000
+    training images), `"train[:1000]"` (a slice). Other arguments as in `builder`.
     """
     b = builder(name, data_dir=data_dir, download=download, cache_dir=cache_dir, **builder_kwargs)
     splits = list(b.info.splits.keys())
-    if splits and split not in splits:
+    # TFDS split expressions: "train+unlabelled" (concatenated), "train[:1000]" (sliced); each part must exist.
+    if splits and any(part.split("[", 1)[0].strip() not in splits for part in str(split).split("+")):
         raise UnknownSplitError(name, split, splits)
     try:
         with _quiet_logs():

@@ -12,11 +12,15 @@ arrays; none of them trains anything.
   tell more than N examples apart) and 0 under posterior collapse.
 * `pca_plane`: the top principal directions of the posterior means, for 2-D views of a D-dim latent.
 * `latent_smoothness`: mean image distance per unit latent distance between decodings of nearby latents.
+* Latent arithmetic: `interpolate` (z = (1 - alpha) z_a + alpha z_b), `class_means` (the mean latent of each
+  class) and `style_transfer` (z_a + lambda (z_b - mean of z_b's class): B's deviation from its class, its
+  "style", added to A; White 2016, Larsen et al. 2016).
 
 References:
   Burda, Grosse & Salakhutdinov, Importance Weighted Autoencoders, ICLR 2016 (active units).
   Hoffman & Johnson, ELBO surgery, NIPS workshop 2016. He et al., Lagging Inference Networks and Posterior
-  Collapse in VAEs, ICLR 2019.
+  Collapse in VAEs, ICLR 2019. White, Sampling Generative Networks, 2016. Larsen et al., Autoencoding
+  beyond pixels using a learned similarity metric, ICML 2016 (attribute vectors from class means).
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ import numpy as np
 
 from jgen.vae import bounds
 
-__all__ = ["posterior_mean_variance", "active_units", "mutual_information", "pca_plane", "latent_smoothness"]
+__all__ = ["posterior_mean_variance", "active_units", "mutual_information", "pca_plane", "latent_smoothness",
+           "interpolate", "class_means", "style_transfer"]
 
 
 def posterior_mean_variance(mean) -> np.ndarray:
@@ -99,3 +104,78 @@ def latent_smoothness(decode: Callable[[jax.Array], jax.Array], z: jax.Array, ke
         fa, fb = np.asarray(features(a), np.float64), np.asarray(features(b), np.float64)
         out["features"] = float(np.mean(np.linalg.norm(fa - fb, axis=1)) / radius)
     return out
+
+
+# Latent arithmetic ----------------------------------------------------------------------------------------
+def _steps(values, name: str) -> np.ndarray:
+    v = np.asarray(values, np.float64)
+    if v.ndim != 1 or len(v) == 0 or not np.all(np.isfinite(v)):
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of finite numbers, got {values!r}")
+    return v
+
+
+def _pairs(z_a, z_b) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(z_a, np.float64), np.asarray(z_b, np.float64)
+    if a.shape != b.shape or a.ndim not in (1, 2):
+        raise ValueError(f"z_a and z_b must both be [D] or [P, D] latents of equal shape, got {a.shape} and {b.shape}")
+    return a, b
+
+
+def interpolate(z_a, z_b, alphas) -> np.ndarray:
+    """Linear interpolation z = (1 - alpha) z_a + alpha z_b = z_a + alpha (z_b - z_a) at each alpha.
+
+    Args:
+      z_a, z_b: [D] or [P, D] latents (P pairs).
+      alphas: [K] interpolation weights (0 gives z_a exactly, 1 gives z_b exactly).
+
+    Returns:
+      [K, D] or [P, K, D] (float32): row k is the latent at alphas[k].
+    """
+    a, b = _pairs(z_a, z_b)
+    t = _steps(alphas, "alphas")[:, None]
+    return ((1.0 - t) * a[..., None, :] + t * b[..., None, :]).astype(np.float32)  # float64: exact endpoints
+
+
+def class_means(z, labels, num_classes: int | None = None) -> np.ndarray:
+    """The mean latent of each class: [num_classes, D] from latents z [N, D] and integer labels [N].
+
+    Args:
+      z: [N, D] latents (e.g. posterior means of labelled images).
+      labels: [N] class indices in 0..num_classes-1 (negative labels, e.g. STL-10's unlabelled -1, are skipped).
+      num_classes: default max(labels) + 1; every class must have at least one example.
+    """
+    z, labels = np.asarray(z, np.float64), np.asarray(labels)
+    if z.ndim != 2 or labels.shape != (len(z),):
+        raise ValueError(f"z must be [N, D] and labels [N], got {z.shape} and {labels.shape}")
+    keep = labels >= 0
+    z, labels = z[keep], labels[keep].astype(np.int64)
+    k = (int(labels.max()) + 1 if len(labels) else 0) if num_classes is None else int(num_classes)
+    counts = np.bincount(labels[labels < k], minlength=k)
+    if k < 1 or np.any(counts == 0) or np.any(labels >= k):
+        raise ValueError(f"labels must lie in 0..num_classes-1 = 0..{k - 1} with at least one example per class; "
+                         f"got counts per class {counts.tolist()} and labels up to {labels.max(initial=-1)}")
+    sums = np.zeros((k, z.shape[1]))
+    np.add.at(sums, labels, z)
+    return sums / counts[:, None]
+
+
+def style_transfer(z_a, z_b, z_b_class_mean, lambdas) -> np.ndarray:
+    """z_new = z_a + lambda (z_b - m_b) at each lambda, m_b the mean latent of z_b's class (`class_means`).
+
+    z_b - m_b is what distinguishes B from the average of its class (its style: slant, thickness, pose,
+    colour), so the path keeps A's content and adds B's style in proportion to lambda. lambda = 0 is z_a
+    exactly.
+
+    Args:
+      z_a, z_b: [D] or [P, D] latents; z_b_class_mean: the same shape (each pair's class mean of B).
+      lambdas: [K] weights.
+
+    Returns:
+      [K, D] or [P, K, D] (float32).
+    """
+    a, b = _pairs(z_a, z_b)
+    m = np.asarray(z_b_class_mean, np.float64)
+    if m.shape != b.shape:
+        raise ValueError(f"z_b_class_mean must have z_b's shape {b.shape}, got {m.shape}")
+    t = _steps(lambdas, "lambdas")[:, None]
+    return (a[..., None, :] + t * (b - m)[..., None, :]).astype(np.float32)
