@@ -1,10 +1,16 @@
-"""Generative adversarial networks: StyleGAN2 (generator, discriminator, training) and the shipped generator.
+"""Generative adversarial networks: StyleGAN2 (generator, discriminator, training) and a shipped generator.
 
 * `stylegan2`: `stylegan2_config`, `Generator` (mapping, synthesis with modulated convolutions), `num_ws`,
-  `style_mix`, `broadcast_ws`, the parameter tree that checkpoint converters target.
+  `style_mix`, `broadcast_ws`, `Discriminator`, and the parameter tree that checkpoint converters target.
+* `training`: the one-call training step for `jgen.train.fit` (non-saturating loss, lazy R1, G_ema, w_avg,
+  augmentation), `generate`, `sample_metrics`.
+* `pretrained`: `load("olivetti64")`, the in-project generator trained on Olivetti faces (64 x 64 grey),
+  and `data_splits`, the split it was trained on (its held-out people are the inversion targets).
 """
 
-from jgen.gan import stylegan2
-from jgen.gan.stylegan2 import Generator, broadcast_ws, num_ws, style_mix, stylegan2_config, truncate
+from jgen.gan import pretrained, stylegan2, training
+from jgen.gan.stylegan2 import (Discriminator, Generator, broadcast_ws, init_params, num_ws, style_mix,
+                                stylegan2_config, truncate)
 
-__all__ = ["stylegan2", "Generator", "broadcast_ws", "num_ws", "style_mix", "stylegan2_config", "truncate"]
+__all__ = ["pretrained", "stylegan2", "training", "Discriminator", "Generator", "broadcast_ws", "init_params",
+           "num_ws", "style_mix", "stylegan2_config", "truncate"]

@@ -82,7 +82,8 @@ __all__ = [
     "NOISE_MODES", "FIR_FILTER", "stylegan2_config", "check_config", "num_ws", "channels_at", "block_resolutions",
     "FullyConnected", "SynthesisLayer", "ToRGB", "SynthesisBlock", "MappingNetwork", "SynthesisNetwork",
     "Generator", "modulated_conv", "upsample_fir", "downsample_fir", "broadcast_ws", "style_mix", "truncate",
-    "update_w_avg", "param_shapes", "init_params", "num_params", "lrelu",
+    "update_w_avg", "param_shapes", "init_params", "EqualConv", "minibatch_std", "Discriminator",
+    "discriminator_shapes", "init_discriminator", "num_params", "lrelu",
 ]
 
 NOISE_MODES = ("const", "random", "none")
@@ -153,30 +154,39 @@ def lrelu(x: jax.Array) -> jax.Array:
     return jax.nn.leaky_relu(x, 0.2) * _SQRT2
 
 
-def _fir_kernel(channels: int, gain: float, dtype) -> jax.Array:
-    f = np.asarray(FIR_FILTER, np.float64)
-    f2 = np.outer(f, f)
-    f2 = f2 / f2.sum() * gain
-    return jnp.asarray(np.tile(f2[:, :, None, None], (1, 1, 1, channels)), dtype)  # [4, 4, 1, C] depthwise
+def _fir_1d(x: jax.Array, axis: int, pad: tuple[int, int], up: bool, down: bool) -> jax.Array:
+    """The [1, 3, 3, 1] / 8 filter along `axis` (gain 2 when `up`), as upfirdn2d: zero insertion, pad, filter,
+    subsample. Written with pads and slices, not a depthwise convolution: XLA on CPU compiles the second
+    derivatives of grouped, dilated convolutions (R1 through D) very slowly."""
+    f = np.asarray(FIR_FILTER) / np.sum(FIR_FILTER) * (2.0 if up else 1.0)
+    if up:
+        x = jnp.stack([x, jnp.zeros_like(x)], axis + 1)
+        shape = list(x.shape)
+        x = x.reshape(shape[:axis] + [shape[axis] * 2] + shape[axis + 2:])
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = pad
+    x = jnp.pad(x, widths)
+    n = x.shape[axis] - len(f) + 1
+    y = sum(float(f[j]) * jax.lax.slice_in_dim(x, j, j + n, axis=axis) for j in range(len(f)))
+    return jax.lax.slice_in_dim(y, 0, n, 2, axis=axis) if down else y
 
 
 def upsample_fir(x: jax.Array, pad: tuple[int, int] = (2, 1)) -> jax.Array:
     """The official `upfirdn2d` with up=2: zero insertion, padding `pad` of the zero-inserted image, the FIR
     filter [1, 3, 3, 1] (outer product, normalised, gain 4). `x` [B, H, W, C] -> [B, 2H + p0 + p1 - 3, ...];
     the default (2, 1) gives [B, 2H, 2W, C] (the image skip, `upsample2d`)."""
-    c = x.shape[-1]
-    # lhs_dilation inserts zeros between pixels only; the trailing zero of upfirdn2d becomes one more pad.
-    return jax.lax.conv_general_dilated(
-        x, _fir_kernel(c, 4.0, x.dtype), (1, 1), ((pad[0], pad[1] + 1),) * 2, lhs_dilation=(2, 2),
-        dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c)
+    return _fir_1d(_fir_1d(x, 1, pad, True, False), 2, pad, True, False)
 
 
-def downsample_fir(x: jax.Array) -> jax.Array:
-    """FIR [1, 3, 3, 1] low-pass (padding 1 each side) then every second pixel: [B, H, W, C] -> [B, H/2, W/2, C]
-    (the official `downsample2d`)."""
-    c = x.shape[-1]
-    return jax.lax.conv_general_dilated(x, _fir_kernel(c, 1.0, x.dtype), (2, 2), ((1, 1), (1, 1)),
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c)
+def downsample_fir(x: jax.Array, pad: tuple[int, int] = (1, 1)) -> jax.Array:
+    """FIR [1, 3, 3, 1] low-pass with padding `pad`, then every second pixel: [B, H, W, C] -> [B, H/2, W/2, C]
+    with the default (1, 1) (the official `downsample2d`)."""
+    return _fir_1d(_fir_1d(x, 1, pad, False, True), 2, pad, False, True)
+
+
+def _fir_lowpass(x: jax.Array, pad: int) -> jax.Array:
+    """The FIR filter with padding `pad` each side, no subsampling ([B, H, W, C] -> [B, H + 2 pad - 3, ...])."""
+    return _fir_1d(_fir_1d(x, 1, (pad, pad), False, False), 2, (pad, pad), False, False)
 
 
 def modulated_conv(x: jax.Array, weight: jax.Array, styles: jax.Array, *, demodulate: bool = True,
@@ -367,6 +377,101 @@ class SynthesisNetwork(nn.Module):
         return img
 
 
+class EqualConv(nn.Module):
+    """Conv with equalized learning rate (weight N(0, 1) scaled by 1 / sqrt(k k I)), optional FIR downsampling
+    x2 first (the official `conv2d_resample` with down=2), optional bias and leaky ReLU (gain sqrt 2 * gain).
+
+    Params: weight [k, k, I, O], bias [O] (when `use_bias`).
+    """
+
+    features: int
+    kernel_size: int = 3
+    down: bool = False
+    use_bias: bool = True
+    activation: bool = True
+    gain: float = 1.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k, c = self.kernel_size, x.shape[-1]
+        weight = self.param("weight", nn.initializers.normal(1.0), (k, k, c, self.features))
+        w = weight * (1.0 / math.sqrt(k * k * c))
+        if self.down:
+            # Low-pass first (upfirdn2d's padding for down=2), then a strided VALID conv.
+            p = (k - 1) // 2 + 1
+            x = _fir_lowpass(x, p)
+            y = jax.lax.conv_general_dilated(x, w, (2, 2), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        else:
+            y = jax.lax.conv_general_dilated(x, w, (1, 1), ((k // 2, k // 2),) * 2,
+                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,))
+        return (lrelu(y) if self.activation else y) * self.gain
+
+
+def minibatch_std(x: jax.Array, group_size: int = 4, num_channels: int = 1) -> jax.Array:
+    """Appends the minibatch standard deviation: [B, H, W, C] -> [B, H, W, C + num_channels].
+
+    As the official layer: sample i belongs to group i mod (B / G); per group, the std over its G members of
+    every feature, averaged over pixels and the channels of each of `num_channels` slices.
+    """
+    b, h, w, c = x.shape
+    g = min(group_size, b)
+    if b % g:
+        raise ValueError(f"minibatch_std: batch {b} is not a multiple of the group size {g}")
+    y = x.reshape(g, b // g, h, w, num_channels, c // num_channels)
+    y = jnp.sqrt(jnp.mean(jnp.square(y - y.mean(0)), 0) + 1e-8)  # [B/G, H, W, F, c]
+    y = y.mean((1, 2, 4))  # [B/G, F]
+    y = jnp.tile(y, (g, 1))[:, None, None, :]
+    return jnp.concatenate([x, jnp.broadcast_to(y, (b, h, w, num_channels))], -1)
+
+
+class Discriminator(nn.Module):
+    """The StyleGAN2 residual discriminator: images [B, R, R, K] -> logits [B].
+
+    Blocks b{r} for r = R, R/2, ..., 8: (fromrgb 1x1 at r = R), conv0 3x3 C_r -> C_r, conv1 3x3 down C_r ->
+    C_{r/2}, skip 1x1 down without bias, output (skip + conv) * sqrt(1/2) (the gains of the official
+    resnet D); then b4: minibatch std (group `mbstd_group`, 1 channel), conv 3x3, fc (16 C_4 -> C_4), out
+    (C_4 -> 1). All layers have equalized learning rate and leaky ReLU with gain sqrt 2 (but skip and out).
+    C_r = min(channel_base // r, channel_max).
+    """
+
+    resolution: int
+    channel_base: int
+    channel_max: int
+    mbstd_group: int = 4
+
+    @nn.compact
+    def __call__(self, img: jax.Array) -> jax.Array:
+        ch = lambda r: int(min(self.channel_base // r, self.channel_max))  # noqa: E731
+        half = math.sqrt(0.5)
+        x = None
+        for r in reversed(block_resolutions(self.resolution)[1:]):
+            if x is None:
+                x = EqualConv(ch(r), 1, name=f"b{r}_fromrgb")(img)
+            y = EqualConv(ch(r // 2), 1, down=True, use_bias=False, activation=False, gain=half, name=f"b{r}_skip")(x)
+            x = EqualConv(ch(r), 3, name=f"b{r}_conv0")(x)
+            x = EqualConv(ch(r // 2), 3, down=True, gain=half, name=f"b{r}_conv1")(x)
+            x = x + y
+        if x is None:
+            x = EqualConv(ch(4), 1, name="b4_fromrgb")(img)
+        x = minibatch_std(x, self.mbstd_group)
+        x = EqualConv(ch(4), 3, name="b4_conv")(x)
+        x = FullyConnected(ch(4), activation=True, name="b4_fc")(x.reshape(x.shape[0], -1))
+        return FullyConnected(1, name="b4_out")(x)[:, 0]
+
+
+def discriminator_shapes(d: Discriminator, img_channels: int) -> Any:
+    """A discriminator's parameter tree as `jax.ShapeDtypeStruct`s."""
+    x = jnp.zeros((1, d.resolution, d.resolution, img_channels))
+    return jax.eval_shape(lambda k: d.init(k, x)["params"], jax.random.PRNGKey(0))
+
+
+def init_discriminator(d: Discriminator, img_channels: int, key: jax.Array) -> Any:
+    """Fresh discriminator params (weights N(0, 1), biases 0; one random draw, see `init_params`)."""
+    return _init_from_shapes(discriminator_shapes(d, img_channels), key, lambda path: 1.0, affine_bias=0.0)
+
+
 def truncate(w: jax.Array, w_avg: jax.Array, psi: float) -> jax.Array:
     """The truncation trick: w_avg + psi (w - w_avg) (psi = 1: unchanged, 0: the average face)."""
     return w_avg + psi * (w - w_avg)
@@ -449,7 +554,7 @@ def init_params(config: ml_collections.ConfigDict, key: jax.Array) -> Any:
                              if path[0] == "mapping_network" else 1.0)
 
 
-def _init_from_shapes(shapes: Any, key: jax.Array, lr_mul_of) -> Any:
+def _init_from_shapes(shapes: Any, key: jax.Array, lr_mul_of, affine_bias: float = 1.0) -> Any:
     leaves, treedef = jax.tree_util.tree_flatten_with_path(shapes)
     sizes = [int(np.prod(s.shape, dtype=np.int64)) for _, s in leaves]
     noise = np.asarray(jax.random.normal(key, (sum(sizes),), jnp.float32))
@@ -458,7 +563,7 @@ def _init_from_shapes(shapes: Any, key: jax.Array, lr_mul_of) -> Any:
         names = tuple(getattr(p, "key", str(p)) for p in path)
         lr_mul = lr_mul_of(names)
         if names[-1] == "bias":
-            value = np.full(s.shape, (1.0 if names[-2] == "affine" else 0.0) / lr_mul, np.float32)
+            value = np.full(s.shape, (affine_bias if names[-2] == "affine" else 0.0) / lr_mul, np.float32)
         elif names[-1] == "noise_strength":
             value = np.zeros(s.shape, np.float32)
         else:

@@ -158,3 +158,20 @@ def test_truncation_moves_w_towards_the_average(g16):
     np.testing.assert_allclose(wt, 0.5 * w + 0.5 * w_avg, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="w_avg"):
         g.apply({"params": params}, z, truncation_psi=0.5, method=g.mapping)
+
+
+def test_minibatch_std_groups_samples_by_index_modulo_and_discriminator_shapes():
+    x = np.random.default_rng(2).normal(size=(8, 2, 2, 3)).astype(np.float32)
+    out = np.asarray(sg.minibatch_std(jnp.asarray(x), group_size=4))
+    assert out.shape == (8, 2, 2, 4)
+    np.testing.assert_array_equal(out[..., :3], x)
+    for j in range(2):  # group j = samples j, j + 2, j + 4, j + 6
+        members = x[j::2]
+        expect = np.sqrt(members.var(0) + 1e-8).mean()
+        np.testing.assert_allclose(out[j::2, :, :, 3], expect, rtol=1e-5)
+    d = sg.Discriminator(16, 64, 8)
+    tree = sg.discriminator_shapes(d, 1)
+    assert tree["b16_fromrgb"]["weight"].shape == (1, 1, 1, 4) and "bias" not in tree["b16_skip"]
+    assert tree["b4_conv"]["weight"].shape == (3, 3, 9, 8) and tree["b4_out"]["weight"].shape == (8, 1)
+    logits = jax.eval_shape(lambda p: d.apply({"params": p}, jnp.zeros((4, 16, 16, 1))), tree)
+    assert logits.shape == (4,)
