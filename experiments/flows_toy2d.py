@@ -228,13 +228,13 @@ def _log_prob(flow, params, x):
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
-def _sample(flow, params, key, n):
-    return flow.apply(params, key, n, method="sample")
+def _sample(flow, params, key, num_samples):
+    return flow.apply(params, key, num_samples, method="sample")
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
-def _sample_each_layer(flow, params, key, n):
-    return flow.apply(params, key, n, method="sample_each_layer")
+def _sample_each_layer(flow, params, key, num_samples):
+    return flow.apply(params, key, num_samples, method="sample_each_layer")
 
 
 class Fit(NamedTuple):

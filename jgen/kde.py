@@ -391,25 +391,25 @@ def density(kde: KDE, x, *, kernel: str = "gaussian", chunk_size: int | None = N
     return jnp.exp(log_prob(kde, x, kernel=kernel, chunk_size=chunk_size, method=method))
 
 
-def sample(kde: KDE, key: Array, n: int, *, kernel: str = "gaussian") -> Array:
-    """Draws n points from f_hat: x = x_I + H u with I ~ Categorical(w), u ~ K.
+def sample(kde: KDE, key: Array, num_samples: int, *, kernel: str = "gaussian") -> Array:
+    """Draws num_samples points from f_hat: x = x_I + H u with I ~ Categorical(w), u ~ K.
 
     Epanechnikov u: the first D coordinates of a uniform point in the unit ball of R^{D+2}, whose marginal
     density is proportional to (1 - |u|^2)_+.
 
     Returns:
-      [n, D] samples.
+      [num_samples, D] samples.
     """
     _check_kernel(kernel)
     _, d = _check_kde(kde)
     k_idx, k_u, k_r = jax.random.split(key, 3)
-    idx = jax.random.categorical(k_idx, kde.log_weights, shape=(n,))
+    idx = jax.random.categorical(k_idx, kde.log_weights, shape=(num_samples,))
     dtype = kde.points.dtype
     if kernel == "gaussian":
-        u = jax.random.normal(k_u, (n, d), dtype)
+        u = jax.random.normal(k_u, (num_samples, d), dtype)
     else:
-        g = jax.random.normal(k_u, (n, d + 2), dtype)
-        radius = jax.random.uniform(k_r, (n, 1), dtype) ** (1.0 / (d + 2))
+        g = jax.random.normal(k_u, (num_samples, d + 2), dtype)
+        radius = jax.random.uniform(k_r, (num_samples, 1), dtype) ** (1.0 / (d + 2))
         u = (g / jnp.linalg.norm(g, axis=-1, keepdims=True) * radius)[:, :d]
     return kde.points[idx] + u @ kde.bandwidth.T
 

@@ -249,20 +249,20 @@ def reconstruct(params: PPCAParams, x, *, mode: str = "posterior") -> Array:
     raise ValueError(f"mode must be 'posterior' or 'projection', got {mode!r}")
 
 
-def sample(params: PPCAParams, key: Array, n: int, *, noise: bool = True) -> Array:
-    """Draws n points: x = W z + mean (+ sqrt(sigma2) eps when `noise`), z, eps standard normal.
+def sample(params: PPCAParams, key: Array, num_samples: int, *, noise: bool = True) -> Array:
+    """Draws num_samples points: x = W z + mean (+ sqrt(sigma2) eps when `noise`), z, eps standard normal.
 
     With noise=False the draws are E[x | z] for z ~ p(z) (noise-free "mean faces").
 
     Returns:
-      [n, D].
+      [num_samples, D].
     """
     d, q = _check_params(params)
     kz, ke = jax.random.split(key)
-    z = jax.random.normal(kz, (n, q), params.W.dtype)
+    z = jax.random.normal(kz, (num_samples, q), params.W.dtype)
     x = decode(params, z)
     if noise:
-        x = x + jnp.sqrt(params.sigma2) * jax.random.normal(ke, (n, d), params.W.dtype)
+        x = x + jnp.sqrt(params.sigma2) * jax.random.normal(ke, (num_samples, d), params.W.dtype)
     return x
 
 

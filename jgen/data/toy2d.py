@@ -1,7 +1,7 @@
 """2-D toy distributions: samplers and log-densities as pure JAX functions.
 
-    x = sample(name, key, n, **kw)      # f32[n, 2]
-    lp = log_prob(name, x, **kw)        # f32[n], natural log of the density (nats)
+    x = sample(name, key, num_samples, **kw)  # f32[num_samples, 2]
+    lp = log_prob(name, x, **kw)              # f32[num_samples], natural log of the density (nats)
 
 | name            | distribution                                                      | log_prob         |
 |-----------------|-------------------------------------------------------------------|------------------|
@@ -225,23 +225,23 @@ def _static_kw(kw: dict) -> tuple | None:
     return items
 
 
-def sample(name: str, key: jax.Array, n: int, **kw: Any) -> jax.Array:
-    """Draws `n` points f32[n, 2] from toy `name`.
+def sample(name: str, key: jax.Array, num_samples: int, **kw: Any) -> jax.Array:
+    """Draws `num_samples` points f32[num_samples, 2] from toy `name`.
 
     Options (`kw`): mixture4 `sigma=0.5` (or 1.0); spiral `variance=0.25`; moons `noise=0.1`; circles
     `noise=0.05, factor=0.5`; gaussian_grid `grid_size=5, spacing=1.0, sigma=0.1`; gaussians_rot
     `num_gaussians=5, radius=2.0, sigma=0.2, angle=0.0`; dino `sigma=0.05` (jitter, standardised units),
-    `points=None` (default: `dino_points()`). Compiled once per (name, n, options); jittable with `name`,
-    `n` and the options static.
+    `points=None` (default: `dino_points()`). Compiled once per (name, num_samples, options); jittable with
+    `name`, `num_samples` and the options static.
     """
-    if int(n) < 0:
-        raise ValueError(f"n must be non-negative, got {n}")
+    if int(num_samples) < 0:
+        raise ValueError(f"num_samples must be non-negative, got {num_samples}")
     _get(name)
     items = _static_kw(kw)
     try:
         if items is None:
-            return _get(name)[0](key, int(n), **kw)
-        return _sample_jit(name, key, int(n), items)
+            return _get(name)[0](key, int(num_samples), **kw)
+        return _sample_jit(name, key, int(num_samples), items)
     except TypeError as e:
         raise TypeError(f"toy {name!r}: {e}") from None
 

@@ -96,14 +96,14 @@ class Flow(nn.Module):
         self._check_event_shape(x)
         return self.distribution().log_prob(x)
 
-    def sample(self, key: Array, n: int) -> Array:
-        """`[n, *event_shape]` samples."""
-        return self.distribution().sample(seed=key, sample_shape=(n,))
+    def sample(self, key: Array, num_samples: int) -> Array:
+        """`[num_samples, *event_shape]` samples."""
+        return self.distribution().sample(seed=key, sample_shape=(num_samples,))
 
-    def sample_each_layer(self, key: Array, n: int) -> list[Array]:
-        """`[z, f_0(z), f_1(f_0(z)), ...]`: K + 1 arrays `[n, *event_shape]`, the
+    def sample_each_layer(self, key: Array, num_samples: int) -> list[Array]:
+        """`[z, f_0(z), f_1(f_0(z)), ...]`: K + 1 arrays `[num_samples, *event_shape]`, the
         samples after the prior and after every layer; the last equals `sample`."""
-        z = self.base_distribution().sample(seed=key, sample_shape=(n,))
+        z = self.base_distribution().sample(seed=key, sample_shape=(num_samples,))
         if self.scan_layers:
             each = self.bijector().forward_each_layer(z)
             return [z] + [each[k] for k in range(self.num_layers)]
