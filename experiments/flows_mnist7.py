@@ -29,6 +29,16 @@ et al., 2016). Test numbers use one fixed draw of u.
 
 Figures: training/validation bits/dim curves, 100 samples of each flow as a 10 x 10 grid (sampled in logit
 space, mapped back and floored to 8-bit levels) next to 100 test images.
+
+Samples for the likelihood table's sample-quality columns: `num_quality_samples` per flow, drawn in blocks
+of `num_samples` with the one compiled sampler (block 0 is the grid's), saved as
+`artifacts/samples_mnist7.npz` (`images_realnvp`, `images_maf`, `images_spline`: uint8 [n, 7, 7]);
+`likelihood_table` scores them on the 7x7 classifier beside the real-data floor.
+
+Convergence: each flow keeps its best validation checkpoint; `best_step_<flow>` says where that was, and
+`val_plateau_drop_<flow>` how much the best validation bits/dim still fell over the last
+`convergence.plateau_fraction` of the evaluations (`jgen.experiment.plateau`). `checks.json` holds one
+check per flow: its curve has flattened (drop below `convergence.plateau_tol` bits/dim).
 """
 
 from __future__ import annotations
@@ -57,21 +67,29 @@ def get_config(preset: str) -> ml_collections.ConfigDict:
     c.batch_size = 128
     c.alpha = 1e-4  # logit margin; 0.05 costs ~0.2 bits/dim here (most pixels sit at level 0)
     c.smoothing = 1.0  # Laplace pseudo-count of the independent baseline
-    c.eval_every = 250
-    c.num_samples = 100
+    c.eval_every = 250 if quick else 1000
+    c.num_samples = 100  # the grid, and the block size of every sampler call
+    c.num_quality_samples = 1000 if quick else 10000  # saved for likelihood_table's sample metrics
+    c.max_eval_images = None  # None: the whole test and validation sets (a cap, for tests only)
+
+    c.convergence = ml_collections.ConfigDict()
+    c.convergence.plateau_fraction = 0.2  # the last fifth of the evaluations
+    c.convergence.plateau_tol = 0.005  # bits/dim
 
     c.realnvp = ml_collections.ConfigDict()
-    c.realnvp.num_layers = 6 if quick else 8
-    c.realnvp.channels = (32, 32) if quick else (64, 64)
+    # Full presets: more layers and steps than 20,000, where every flow was still improving (the goal:
+    # digit-like samples, see likelihood_table); the best validation checkpoint is kept.
+    c.realnvp.num_layers = 6 if quick else 12
+    c.realnvp.channels = (32, 32) if quick else (128, 128)
     c.realnvp.log_scale_bound = 3.0
-    c.realnvp.num_steps = 1000 if quick else 20000
+    c.realnvp.num_steps = 1000 if quick else 60000
     c.realnvp.optim = _optim()
 
     c.maf = ml_collections.ConfigDict()
-    c.maf.num_layers = 5
-    c.maf.hidden_sizes = (256, 256) if quick else (512, 512)
+    c.maf.num_layers = 5 if quick else 10
+    c.maf.hidden_sizes = (256, 256) if quick else (1024, 1024)
     c.maf.log_scale_bound = 3.0
-    c.maf.num_steps = 2000 if quick else 20000
+    c.maf.num_steps = 2000 if quick else 60000
     c.maf.optim = _optim()
 
     c.spline = ml_collections.ConfigDict()
@@ -79,7 +97,7 @@ def get_config(preset: str) -> ml_collections.ConfigDict:
     c.spline.hidden_sizes = (128, 128) if quick else (512, 512)
     c.spline.num_bins = 4 if quick else 8
     c.spline.boundary = 5.0  # B, in standardised logit units
-    c.spline.num_steps = 1000 if quick else 20000
+    c.spline.num_steps = 1000 if quick else 60000
     c.spline.optim = _optim()
     return c
 
@@ -173,54 +191,76 @@ def train_flow(flow, splits, standardizer, cfg, config, wd, name: str):
     return result
 
 
-def _samples(flow, params, key, n: int, alpha: float, standardizer) -> np.ndarray:
+def _samples(flow, params, key, n: int, block: int, alpha: float, standardizer) -> np.ndarray:
+    """`n` samples, uint8 [n, 7, 7, 1], in blocks of `block` from one compiled sampler: block 0 uses `key`,
+    block i >= 1 `fold_in(key, i)`, so the first `block` samples do not depend on `n`."""
     mean, log_std = standardizer
-    z = jax.jit(lambda p, k: flow.apply(p, k, n, method="sample"))(params, key)
-    y = z.reshape((n,) + IMAGE_SHAPE) * jnp.exp(log_std) + mean
-    return np.asarray(logit_to_levels(y, alpha))
+
+    @jax.jit
+    def draw(p, k):
+        z = flow.apply(p, k, block, method="sample")
+        return logit_to_levels(z.reshape((block,) + IMAGE_SHAPE) * jnp.exp(log_std) + mean, alpha)
+
+    keys = [key] + [jax.random.fold_in(key, i) for i in range(1, -(-n // block))]
+    return np.concatenate([np.asarray(draw(params, k)) for k in keys])[:n]
 
 
 def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, float]:
     splits = {k: v[..., None] for k, v in mnist7_splits(config.num_train).items()}  # uint8 [N, 7, 7, 1]
-    metrics = {"test_bpd_independent": independent_pixel_bits_per_dim(splits["train"], splits["test"],
+    cap = config.max_eval_images
+    evals = {k: splits[k][:cap] for k in ("val", "test")}
+    metrics = {"test_bpd_independent": independent_pixel_bits_per_dim(splits["train"], evals["test"],
                                                                        smoothing=config.smoothing),
-               "num_train": len(splits["train"]), "num_test": len(splits["test"])}
+               "num_train": len(splits["train"]), "num_test": len(evals["test"])}
     test_key = jax.random.key(config.seed + 2)
     standardizer = pixel_standardizer(jax.random.key(config.seed + 4), splits["train"], config.alpha)
-    metrics["test_bpd_logit_gaussian"] = float(jnp.mean(_gaussian_bpd(test_key, jnp.asarray(splits["test"]),
+    metrics["test_bpd_logit_gaussian"] = float(jnp.mean(_gaussian_bpd(test_key, jnp.asarray(evals["test"]),
                                                                       standardizer, config.alpha)))
     metrics["spline_range_coverage"] = range_coverage(jax.random.key(config.seed + 4), splits["train"],
                                                       config.alpha, standardizer, config.spline.boundary)
-    curves, grids = {}, []
+    curves, samples, checks = {}, {}, {}
+    conv = config.convergence
     for name, flow in _make_flows(config).items():
         cfg = config[name]
-        result = train_flow(flow, splits, standardizer, cfg, config, wd, name)
-        metrics[f"test_bpd_{name}"] = mean_bpd(flow, result.params, splits["test"], test_key, config.alpha,
+        result = train_flow(flow, {**splits, "val": evals["val"]}, standardizer, cfg, config, wd, name)
+        metrics[f"test_bpd_{name}"] = mean_bpd(flow, result.params, evals["test"], test_key, config.alpha,
                                                standardizer)
         best = min(result.eval_history, key=lambda r: r["val_bpd"])
         metrics[f"val_bpd_{name}"] = best["val_bpd"]
         metrics[f"best_step_{name}"] = best["step"]
+        drop, tail = experiment.plateau([r["val_bpd"] for r in result.eval_history], conv.plateau_fraction)
+        metrics[f"val_plateau_drop_{name}"] = drop
+        checks[f"{name} validation curve flattened"] = (
+            drop < conv.plateau_tol, f"best validation bits/dim {best['val_bpd']:.4f} at step {best['step']} of "
+                                     f"{cfg.num_steps}; it fell {drop:.4f} over the last {tail} evaluations "
+                                     f"(flat: < {conv.plateau_tol:g})")
         curves[name] = (result.history, result.eval_history, best["step"])
-        grids.append((name, _samples(flow, result.params, jax.random.key(config.seed + 3), config.num_samples,
-                                     config.alpha, standardizer)))
-    for name, _ in grids:
+        samples[name] = _samples(flow, result.params, jax.random.key(config.seed + 3),
+                                 max(config.num_quality_samples, config.num_samples), config.num_samples,
+                                 config.alpha, standardizer)
+    for name in samples:
         metrics[f"margin_{name}_vs_independent"] = metrics["test_bpd_independent"] - metrics[f"test_bpd_{name}"]
+    wd.save_arrays("samples_mnist7", **{f"images_{name}": x[:config.num_quality_samples, ..., 0]
+                                        for name, x in samples.items()})
+    wd.write_checks(checks)
 
-    for name, (history, evals, best_step) in curves.items():
+    for name, (history, evals_, best_step) in curves.items():
         viz.loss_curves({"train (one dequantisation draw per batch)": ([r["step"] for r in history],
                                                                       [r["loss"] for r in history]),
-                         "validation": ([r["step"] for r in evals], [r["val_bpd"] for r in evals])},
+                         "validation": ([r["step"] for r in evals_], [r["val_bpd"] for r in evals_])},
                         mark_best={"validation": best_step}, ylabel="bits/dim (256 levels)",
                         title=f"{name}: bits/dim (test {metrics[f'test_bpd_{name}']:.3f}, independent "
                               f"{metrics['test_bpd_independent']:.3f})", path=wd.figure_path(f"{name}_loss"))
-    for name, images in grids:
-        viz.image_grid(images, 10, title=f"{name}: {config.num_samples} samples",
+    for name, images in samples.items():
+        viz.image_grid(images[:config.num_samples], 10, title=f"{name}: {config.num_samples} samples",
                        path=wd.figure_path(f"{name}_samples"))
     viz.image_grid(splits["test"][:config.num_samples], 10, title="test images", path=wd.figure_path("test_images"))
     wd.save_table("bits_per_dim", [
         {"model": "independent per-pixel categorical", "test_bpd": metrics["test_bpd_independent"],
-         "kind": "exact discrete NLL"},
-        *[{"model": n, "test_bpd": metrics[f"test_bpd_{n}"], "kind": "dequantised upper bound"} for n, _ in grids]])
+         "kind": "exact discrete NLL", "best_step": None, "num_steps": None, "converged": None},
+        *[{"model": n, "test_bpd": metrics[f"test_bpd_{n}"], "kind": "dequantised upper bound",
+           "best_step": metrics[f"best_step_{n}"], "num_steps": config[n].num_steps,
+           "converged": checks[f"{n} validation curve flattened"][0]} for n in samples]])
     return metrics
 
 

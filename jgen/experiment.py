@@ -50,7 +50,7 @@ import numpy as np
 
 __all__ = [
     "Workdir", "Sibling", "ExperimentError", "ConfigError", "ConfigMismatchError", "MissingSiblingError",
-    "WorkdirError", "run_experiment", "main", "flat_metrics", "curve", "time_compiled", "apply_overrides",
+    "WorkdirError", "run_experiment", "main", "flat_metrics", "curve", "plateau", "time_compiled", "apply_overrides",
     "check_counts", "check_optim_blocks", "format_error", "quiet_library_logging", "PRESETS", "COUNT_KEY",
 ]
 
@@ -141,6 +141,18 @@ def curve(result: Any, key: str) -> tuple[list[int], list[float]]:
             return [s for s, _ in picked], [v for _, v in picked]
     known = sorted({k for rows in (result.history, result.eval_history) for r in rows for k in r} - {"step"})
     raise KeyError(f"the fit logged no metric {key!r}; it logged: {', '.join(known) or 'nothing'}")
+
+
+def plateau(values: Sequence[float], fraction: float = 0.2) -> tuple[float, int]:
+    """How much a validation curve (lower is better) still improved over its last `fraction` of evaluations.
+
+    Returns `(drop, tail)`: `tail` = the last round(fraction * len(values)) evaluations (at least one), and
+    `drop` = min(values before them) - min(all values), >= 0; a drop below the experiment's tolerance says
+    the curve has flattened. With no evaluation before the tail, `drop` is inf (nothing to compare).
+    """
+    v = np.asarray(values, np.float64)
+    tail = max(1, int(round(fraction * len(v))))
+    return (float(np.min(v[:-tail]) - np.min(v)) if len(v) > tail else float("inf")), tail
 
 
 def time_compiled(fn: Callable, *args: Any, repeats: int = 3) -> float:

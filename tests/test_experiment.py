@@ -296,3 +296,11 @@ def test_write_checks_replaces_the_file_and_the_report_reads_it(tmp_path):
     assert data == {"converged": {"passed": True, "detail": "best epoch 40 of 50"}}
     checks, problem = report._read_checks(tmp_path / "exp")
     assert problem is None and [(n, p) for n, p, _ in checks] == [("converged", True)]
+
+
+@pytest.mark.parametrize("values, drop, tail", [([3.0, 2.5, 2.4, 2.39, 2.389], 0.001, 1),
+                                                 ([3.0, 2.0, 2.1, 2.2, 2.3], 0.0, 1),
+                                                 ([4, 3, 2, 1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4], 0.2, 2),
+                                                 ([2.0], float("inf"), 1)])
+def test_plateau_is_the_improvement_over_the_last_evaluations(values, drop, tail):
+    assert experiment.plateau(values) == (pytest.approx(drop), tail)
