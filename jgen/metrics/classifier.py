@@ -95,9 +95,43 @@ class CNN(nn.Module):
         for ch in self.channels:
             x = nn.relu(nn.Conv(ch, (3, 3), padding="SAME")(x))
             if x.shape[1] >= 2:
-                x = nn.max_pool(x, (2, 2), strides=(2, 2))
+                x = max_pool_2x2(x)
         h = nn.relu(nn.Dense(self.features)(x.reshape(x.shape[0], -1)))
         return h, nn.Dense(self.num_classes)(h)
+
+
+def _windows(x: jax.Array) -> jax.Array:
+    """[n, H, W, C] -> [n, H // 2, W // 2, C, 4]: the 2x2 windows in row-major order (an odd last row or
+    column is dropped, as by VALID pooling)."""
+    n, h, w, c = x.shape
+    x = x[:, :h // 2 * 2, :w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, c)
+    return x.transpose(0, 1, 3, 5, 2, 4).reshape(n, h // 2, w // 2, c, 4)
+
+
+@jax.custom_vjp
+def max_pool_2x2(x: jax.Array) -> jax.Array:
+    """`nn.max_pool(x, (2, 2), strides=(2, 2))` of [n, H, W, C], with the same values and the same gradient
+    (all of it to the first maximum of each window), as a reshape instead of a reduce_window.
+
+    Why: on XLA:CPU the gradient of reduce_window (select_and_scatter) cost more than the convolutions;
+    this one trains the classifiers 2-3x faster with bit-identical parameters.
+    """
+    return jnp.max(_windows(x), axis=-1)
+
+
+def _max_pool_fwd(x):
+    win = _windows(x)
+    return jnp.max(win, axis=-1), (jnp.argmax(win, axis=-1), x.shape)
+
+
+def _max_pool_bwd(res, g):
+    first, (n, h, w, c) = res
+    gw = jnp.where(jnp.arange(4) == first[..., None], g[..., None], 0).astype(g.dtype)
+    gx = gw.reshape(n, h // 2, w // 2, c, 2, 2).transpose(0, 1, 4, 2, 5, 3).reshape(n, h // 2 * 2, w // 2 * 2, c)
+    return (jnp.pad(gx, ((0, 0), (0, h % 2), (0, w % 2), (0, 0))),)
+
+
+max_pool_2x2.defvjp(_max_pool_fwd, _max_pool_bwd)
 
 
 # --- data ------------------------------------------------------------------------------------------------

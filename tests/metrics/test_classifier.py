@@ -9,6 +9,7 @@ import os
 import time
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -51,6 +52,20 @@ def test_tiny_classifier_learns_and_is_cached(clf, cache):
     other.seed = 1
     assert classifier._cache_key(other, "x") != classifier._cache_key(_tiny_config(), "x")
     assert classifier._cache_key(_tiny_config(), "x") != classifier._cache_key(_tiny_config(), "y")
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 8, 3), (2, 7, 5, 2)])
+def test_max_pool_matches_flax_in_value_and_gradient_ties_included(shape):
+    import flax.linen as nn
+    import jax
+
+    x = jax.random.normal(jax.random.key(0), shape)
+    x = jnp.round(jnp.maximum(x, 0.2) * 2) / 2  # many windows with tied maxima
+    g = jax.random.normal(jax.random.key(1), (shape[0], shape[1] // 2, shape[2] // 2, shape[3]))
+    y_ref, vjp_ref = jax.vjp(lambda v: nn.max_pool(v, (2, 2), strides=(2, 2)), x)
+    y, vjp = jax.vjp(classifier.max_pool_2x2, x)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(vjp(g)[0], vjp_ref(g)[0])  # the whole gradient to the first maximum
 
 
 def test_features_probs_and_input_checks(clf, usps):
