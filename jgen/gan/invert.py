@@ -58,7 +58,7 @@ from jgen.metrics import perceptual
 
 __all__ = [
     "SPACES", "LOSSES", "FEATURE_SPACE", "invert_config", "check_invert_config", "InversionResult",
-    "initial_latent", "latent_to_ws", "features", "distances", "invert", "crossover",
+    "initial_latent", "latent_to_ws", "features", "distances", "make_chunk", "invert", "crossover",
 ]
 
 SPACES = ("z", "w", "wplus")
@@ -252,7 +252,7 @@ def _largest_divisor_at_most(n: int, k: int) -> int:
 
 
 @functools.lru_cache(maxsize=None)
-def _make_chunk(g_key: tuple, space: str, net: str, size: int, optim_key: tuple, num_steps: int, steps: int):
+def make_chunk(g_key: tuple, space: str, net: str, size: int, optim_key: tuple, num_steps: int, steps: int):
     """A jitted `(latent, opt_state, params, lpips_params, targets, target_feats, weights [2]) -> (latent,
     opt_state, mean losses [steps])` running `steps` Adam steps.
 
@@ -320,7 +320,7 @@ def invert(g_config, params, targets: Any, config: ml_collections.ConfigDict, *,
     latent = jnp.array(latent)  # a fresh buffer: the chunk donates it
     chunk = int(config.chunk) or (1 if jax.default_backend() == "cpu" else 100)
     steps = _largest_divisor_at_most(config.num_steps, chunk)
-    run, tx = _make_chunk(_frozen(g_config), config.space, config.net, int(config.feature_size),
+    run, tx = make_chunk(_frozen(g_config), config.space, config.net, int(config.feature_size),
                           _frozen(config.optim), int(config.num_steps), steps)
     opt_state = tx.init(latent)
     want = config.loss == "combined"
