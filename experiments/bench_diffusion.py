@@ -1,8 +1,9 @@
 """Benchmark: training and sampling images/s of the MNIST DDPM U-Net, jgen (JAX/Flax) against a PyTorch twin.
 
-The workload: `jgen.diffusion.UNet` at its defaults for 28x28x1 MNIST (`config.unet`: 32 channels at
-28x28, 64 at 14x14 and 7x7, two residual blocks per level, GroupNorm with 32 groups, self-attention at 7x7,
-dropout 0.1, a 128-wide time-embedding MLP; 6.1M parameters), the linear schedule with T = 1000, and
+The workload: the full `ddpm_mnist` model, `jgen.diffusion.UNet` for 28x28x1 MNIST (`config.unet`: 64
+channels at 28x28, 128 at 14x14 and 7x7, two residual blocks per level, GroupNorm with 32 groups,
+self-attention at 7x7, dropout 0.1, a 256-wide time-embedding MLP; 6.47M parameters; the quick preset halves
+every width: 1.62M parameters), the linear schedule with T = 1000, and
 
 * training: the epsilon-prediction loss (uniform t, `jgen.diffusion.noise_prediction_loss`), batch 128,
   Adam (learning rate 2e-4, Ho et al. 2020), one jitted step per batch on pre-drawn batches in [-1, 1]
@@ -20,8 +21,8 @@ spin-wait for each other and 2 threads ran 5-30x slower than 1 here, while on an
 Every number is the median of `repeats` timings, jgen and torch interleaved so that a load spike on a shared
 machine hits both; compilation and one warm-up call are not timed.
 
-The quick preset samples fewer images (`sample_batch`) and runs the DDPM sampler with T = `ddpm_steps` = 50
-instead of 1000 (the per-step work does not depend on T); its images/s are converted to 1000-step chains
+The quick preset trains 2 steps per timing, samples 8 images (`sample_batch`) and runs the DDPM sampler with
+T = `ddpm_steps` = 20 instead of 1000 (the per-step work does not depend on T); its images/s are converted to 1000-step chains
 (multiplied by ddpm_steps / 1000). Metrics: `train_images_per_s_{jgen,torch}`,
 `sample_images_per_s_{jgen,torch}` (1000-step DDPM), `ddim50_images_per_s_{jgen,torch}`,
 `train_speedup_vs_torch`, `sample_speedup_vs_torch`, `ddim50_speedup_vs_torch`, and
@@ -51,13 +52,13 @@ def get_config(preset: str) -> ml_collections.ConfigDict:
     quick = preset == "quick"
     c = ml_collections.ConfigDict()
     c.seed = 0
-    c.unet = ml_collections.ConfigDict(dict(channels=32, channel_mults=(1, 2, 2), num_res_blocks=2,
+    c.unet = ml_collections.ConfigDict(dict(channels=32 if quick else 64, channel_mults=(1, 2, 2), num_res_blocks=2,
                                             attention_resolutions=(7,), dropout=0.1, num_groups=32))
     c.batch_size = 128
     c.optim = optim.optim_config(name="adam", learning_rate=2e-4)
-    c.train_steps = 3 if quick else 10  # training steps per timing
-    c.sample_batch = 16 if quick else 100  # images sampled at once
-    c.ddpm_steps = 50 if quick else T_REFERENCE  # T of the timed DDPM chain (quoted per 1000 steps)
+    c.train_steps = 2 if quick else 10  # training steps per timing
+    c.sample_batch = 8 if quick else 100  # images sampled at once
+    c.ddpm_steps = 20 if quick else T_REFERENCE  # T of the timed DDPM chain (quoted per 1000 steps)
     c.ddim_steps = 50
     c.repeats = 3
     c.torch = True
