@@ -186,6 +186,7 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
             metrics[f"num_samples_{key}"] = float(quality["quality_samples"])
             if quality["quality_samples"] == config.num_samples:  # one floor per sample count: the shared one
                 metrics.update({f"{q}_floor": quality[f"{q}_floor"] for q in QUALITY_KEYS})
+                metrics["num_samples"] = float(config.num_samples)  # the floor's sample count
     for name in REQUIRES:
         metrics[f"found_{name}"] = float(name in sources)
     metrics["num_models_available"] = float(sum(r["test_bits_per_dim"] is not None for r in rows))

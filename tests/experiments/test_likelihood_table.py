@@ -65,7 +65,7 @@ def test_table_reads_required_siblings_and_says_what_is_missing(tmp_path):
     assert rows["RealNVP"]["source"] == "flows_mnist7" and rows["RealNVP"]["test_images"] == "10000"
 
     # Real digits score like the floor and reach the goal; a constant image is one class, far from it.
-    assert m["num_samples_realnvp"] == 200 and m["num_models_with_samples"] == 2
+    assert m["num_samples_realnvp"] == m["num_samples"] == 200 and m["num_models_with_samples"] == 2
     assert m["fd_classifier_realnvp"] < 2 * m["fd_classifier_floor"] < m["fd_classifier_maf"]
     assert m["class_coverage_realnvp"] > 0.9 and m["class_coverage_maf"] == 0.0
     assert m["recall_realnvp"] > 0.5 > m["recall_maf"]
