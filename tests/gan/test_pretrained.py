@@ -6,6 +6,7 @@ the classifier (a classifier retrained on another machine from the same seed and
 wrong tree, wrong weights or a changed generator move the FD by far more (the untrained one is many times
 higher)."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -15,6 +16,20 @@ from jgen.gan import pretrained, stylegan2 as sg, training
 def test_unknown_name_lists_what_is_shipped():
     with pytest.raises(FileNotFoundError, match="available"):
         pretrained.load("no_such_generator")
+
+
+def test_save_then_load_round_trips_params_w_avg_and_record(tmp_path):
+    c = sg.stylegan2_config(resolution=8, img_channels=1, z_dim=4, w_dim=4, mapping_layers=1, channel_base=32,
+                            channel_max=4)
+    params = sg.init_params(c, jax.random.PRNGKey(0))
+    pretrained.save(tmp_path, "tiny", c, params, np.arange(4.0), quality={"num_samples": 20, "sample_seed": 3})
+    assert pretrained.available(tmp_path) == ["tiny"]
+    g = pretrained.load("tiny", tmp_path)
+    assert g.config == c and g.meta["quality"]["sample_seed"] == 3
+    np.testing.assert_array_equal(g.w_avg, np.arange(4.0))
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(g.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert pretrained.quality_latents(g.meta).shape == (20, 4)
 
 
 @pytest.mark.skipif(pretrained.DEFAULT not in pretrained.available(), reason="no shipped generator")
