@@ -226,7 +226,8 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
                                                                          ws.shape[1]))), made, **kw)
         metrics.update(_mean_std("l2_known_wplus", rk.l2))
         metrics.update(_mean_std("lpips_known_wplus", rk.lpips))
-        metrics["l2_known_start"], metrics["lpips_known_start"] = float(start["l2"].mean()), float(start["lpips"].mean())
+        metrics["l2_known_start"] = float(start["l2"].mean())
+        metrics["lpips_known_start"] = float(start["lpips"].mean())
         ok = metrics["l2_known_wplus"] < config.known_l2_max and metrics["lpips_known_wplus"] < config.known_lpips_max
         checks["known_w_recovered_in_wplus"] = (
             ok, f"generator-made images (psi {config.known_psi}), w+ {loss} inversion: mean L2 "
