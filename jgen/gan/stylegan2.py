@@ -59,7 +59,9 @@ D = w_dim, Z = z_dim, K = img_channels, L = mapping_layers:
 `param_shapes(config)` returns this tree as `jax.ShapeDtypeStruct`s without allocating it. The tracked average
 latent w_avg [D] is not a parameter: training keeps it in `TrainState.extra["w_avg"]` (update
 `w_avg <- lerp(mean_batch w, w_avg, w_avg_beta)`), and `jgen.gan.pretrained` ships it beside the params.
-The shipped in-project generator is "olivetti64" (`jgen.gan.pretrained.load("olivetti64")`).
+The in-project generator is named "olivetti64" (`jgen.gan.pretrained.load("olivetti64")`, made by
+`experiments/stylegan_train.py --preset=full --config.export_dir=jgen/gan/pretrained`); its weights are not in
+the package yet (the shared CPU could not train it in this round): `load` raises FileNotFoundError until then.
 
 References:
   Karras et al., Analyzing and Improving the Image Quality of StyleGAN, CVPR 2020 (StyleGAN2).
@@ -325,7 +327,8 @@ class SynthesisBlock(nn.Module):
             x = jnp.broadcast_to(const, (ws.shape[0], 4, 4, self.channels))
             rest = ws
         else:
-            x = SynthesisLayer(self.channels, self.resolution, up=True, name="conv0")(x, ws[:, 0], noise_mode, noises[0])
+            x = SynthesisLayer(self.channels, self.resolution, up=True, name="conv0")(
+                x, ws[:, 0], noise_mode, noises[0])
             rest = ws[:, 1:]
         x = SynthesisLayer(self.channels, self.resolution, name="conv1")(x, rest[:, 0], noise_mode, noises[-1])
         y = ToRGB(self.img_channels, name="torgb")(x, rest[:, 1])
