@@ -41,12 +41,20 @@ What is reported:
   for as many real test digits (`jgen.metrics.sample_quality.evaluate_samples`).
 
 A second model on 8-bit 7x7 MNIST (`jgen.data.mnist7`, the likelihood table's data) uses the discretised
-logistic likelihood, so its IWAE bound is a bound on the discrete NLL in bits/dim: `test_bpd_vae`.
+logistic likelihood, so its IWAE bound is a bound on the discrete NLL in bits/dim: `test_bpd_vae`; its
+prior samples (the decoder's modal level) are saved as `artifacts/samples_mnist7.npz` (`images`, uint8
+[n, 7, 7]) for `likelihood_table`.
+
+For `compare_ddpm_vae`: `artifacts/samples.npz` (the prior samples, uint8 28x28), `sampling_seconds_per_image`
+(decoding, compilation excluded), `train_seconds`, and `artifacts/fd_curve.npz`: the classifier FD of
+`fd_track_samples` prior samples at every evaluation against the seconds the fit had run
+(`jgen.metrics.fd_tracking.FDTracker`, evaluations excluded).
 """
 
 from __future__ import annotations
 
 import math
+import time
 
 import jax
 import jax.numpy as jnp
@@ -57,6 +65,7 @@ from jgen import experiment, optim, train, vae, viz
 from jgen.batching import map_batches
 from jgen.data import BatchIterator, load
 from jgen.data.mnist7 import mnist7_splits
+from jgen.metrics.fd_tracking import FDTracker
 from jgen.vae import latent
 
 NUM_VAL = 5000
@@ -91,6 +100,7 @@ def get_config(preset: str) -> ml_collections.ConfigDict:
     c.latent2d_steps = 30_000
     c.quality_metrics = True
     c.num_quality_samples = 1000 if quick else 10000
+    c.fd_track_samples = 200 if quick else 1000  # prior samples of the FD logged during training (< 20: off)
 
     c.mnist7 = ml_collections.ConfigDict()
     c.mnist7.num_steps = 1000 if quick else 30_000
@@ -103,6 +113,7 @@ def get_config(preset: str) -> ml_collections.ConfigDict:
                                         final_lr_fraction=0.05 if quick else 0.01, clip_grad_norm=100.0)
     c.mnist7.iwae_k = 50 if quick else 5000
     c.mnist7.iwae_batch = 500 if quick else 100
+    c.mnist7.num_samples = 1000 if quick else 10000  # prior samples saved for likelihood_table
     return c
 
 
@@ -143,9 +154,9 @@ def _elbo_fn(model):
     return _ELBO_FNS[model]
 
 
-def _train(model, cfg_optim, num_steps: int, batches, prepare, val, config, wd, name: str, key):
+def _train(model, cfg_optim, num_steps: int, batches, prepare, val, config, wd, name: str, key, tracker=None):
     """Minimises the negative ELBO; logs its reconstruction and KL parts; validation neg ELBO every
-    `eval_every` steps."""
+    `eval_every` steps (and, with a `FDTracker`, the classifier FD of prior samples against seconds)."""
     x0 = prepare(key, jnp.asarray(val[:1]))
     params = jax.jit(model.init)(key, x0, key)
     tx = optim.make_optimizer(cfg_optim, num_steps)
@@ -157,7 +168,10 @@ def _train(model, cfg_optim, num_steps: int, batches, prepare, val, config, wd, 
 
     parts = _elbo_fn(model)
     val_key = jax.random.key(config.seed + 7)
-    eval_fn = lambda p: {"val_neg_elbo": float(-map_batches(lambda x: parts(p, x, val_key).elbo, val, config.eval_batch).mean())}
+    eval_fn = lambda p: {"val_neg_elbo": float(-map_batches(lambda x: parts(p, x, val_key).elbo, val, config.eval_batch).mean()),
+                         **(tracker(p) if tracker is not None else {})}
+    if tracker is not None:
+        tracker.start()
     return train.fit_loss(loss_fn, params, tx, batches, num_steps, key=key, wd=wd, name=name,
                           log_every=min(config.log_every, num_steps), eval_every=min(config.eval_every, num_steps),
                           ckpt_every=max(config.eval_every, 1), eval_fn=eval_fn, fuse_steps=min(config.fuse_steps, num_steps),
@@ -282,6 +296,10 @@ def _mnist7_bpd(config, wd) -> dict[str, float]:
     batches = BatchIterator({"image": splits["train"]}, c.batch_size, seed=config.seed + 20)
     fit = _train(model, c.optim, c.num_steps, batches, lambda k, x: x, splits["val"][:config.num_val], config, wd,
                  "vae_mnist7", key)
+    z = jax.random.normal(jax.random.key(config.seed + 22), (c.num_samples, c.model.latent_dim))
+    dec = jax.jit(lambda z: model.likelihood.mean(model.apply(fit.params, z, method="decode")))
+    images = map_batches(dec, np.asarray(z), 500)[..., 0]
+    wd.save_arrays("samples_mnist7", images=np.clip(np.round(images), 0, 255).astype(np.uint8))  # likelihood_table
     b = _test_bounds(model, fit.params, splits["test"], jax.random.key(config.seed + 21), iwae_num=len(splits["test"]),
                      iwae_k=c.iwae_k, iwae_batch=c.iwae_batch, iwae_chunk=min(c.iwae_k, 100), eval_batch=config.eval_batch)
     dims = 7 * 7
@@ -301,9 +319,24 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
     wd.save_table("architecture", vae.layer_table(config.model))
     key = jax.random.key(config.seed)
     batches = BatchIterator({"image": data["train"]}, config.batch_size, seed=config.seed)
-    fit = _train(model, config.optim, config.num_steps, batches, _binarize, data["val"], config, wd, "vae", key)
+    clf = _get_classifier() if config.quality_metrics else None
+    tracker = None
+    if clf is not None and config.fd_track_samples >= 20:
+        z_track = np.asarray(jax.random.normal(jax.random.key(config.seed + 4),
+                                               (config.fd_track_samples, config.model.latent_dim)))
+        dec_track = jax.jit(lambda p, z: model.likelihood.mean(model.apply(p, z, method="decode")))
+        tracker = FDTracker(lambda p: np.clip(np.round(np.asarray(dec_track(p, z_track)) * 255), 0, 255)
+                            .astype(np.uint8), "mnist", clf, config.seed)
+    start = time.perf_counter()
+    fit = _train(model, config.optim, config.num_steps, batches, _binarize, data["val"], config, wd, "vae", key,
+                 tracker=tracker)
     params = fit.params
-    metrics = {"num_train": len(data["train"]), "num_params": vae.num_params(params)}
+    metrics = {"num_train": len(data["train"]), "num_params": vae.num_params(params),
+               "train_seconds": time.perf_counter() - start}
+    if tracker is not None:
+        wd.save_arrays("fd_curve", **tracker.arrays(), steps=np.array([r["step"] for r in fit.eval_history]),
+                       num_samples=config.fd_track_samples)
+        metrics.update(fd_track_final=tracker.rows[-1]["fd_track"], fd_track_samples=config.fd_track_samples)
     metrics.update(_test_bounds(model, params, data["test"], jax.random.key(config.seed + 1),
                                 iwae_num=config.iwae_num_test, iwae_k=config.iwae_k, iwae_batch=config.iwae_batch,
                                 iwae_chunk=config.iwae_chunk, eval_batch=config.eval_batch))
@@ -325,11 +358,14 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
                 title="reconstructions from the posterior mean", path=wd.figure_path("reconstructions"))
     z_prior = jax.random.normal(jax.random.key(config.seed + 2), (max(100, config.num_quality_samples), config.model.latent_dim))
     samples = map_batches(decode_mean, np.asarray(z_prior), 256)
+    t0 = time.perf_counter()  # decode_mean is compiled for 256-row chunks by now
+    map_batches(decode_mean, np.asarray(z_prior), 256)
+    metrics["sampling_seconds_per_image"] = (time.perf_counter() - t0) / len(z_prior)
+    wd.save_arrays("samples", images=np.clip(np.round(samples * 255), 0, 255).astype(np.uint8)[..., 0])
     viz.image_grid(samples[:100], 10, title="100 samples from the prior (Bernoulli means)",
                    path=wd.figure_path("samples"))
 
     metrics.update(_posterior_study(mean, log_var, labels, config, wd))
-    clf = _get_classifier() if config.quality_metrics else None
     metrics.update(_neighbourhoods(decode_mean, mean, labels, data["test_grey"], config, wd, clf))
     if config.latent2d:
         cfg2 = config.model.copy_and_resolve_references()

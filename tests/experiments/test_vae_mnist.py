@@ -5,6 +5,7 @@ import json
 import math
 import os
 
+import numpy as np
 import pytest
 
 from experiments import vae_mnist
@@ -34,4 +35,9 @@ def test_tiny_run_learns_and_its_posterior_depends_on_x(tmp_path):
     assert {"loss", "reconstructions", "samples", "posterior_means_pca", "posterior_vs_prior", "latent_plane",
             "perturbations"} <= figures
     assert {p.stem for p in (wd / "tables").iterdir()} >= {"architecture", "smoothness", "posterior_dimensions"}
+    # What likelihood_table and compare_ddpm_vae read: the 7x7 model's samples, the main samples, sampling time.
+    s7 = np.load(wd / "artifacts" / "samples_mnist7.npz")["images"]
+    assert s7.shape == (1000, 7, 7) and s7.dtype == np.uint8 and s7.max() > 0
+    assert np.load(wd / "artifacts" / "samples.npz")["images"].shape == (100, 28, 28)
+    assert m["sampling_seconds_per_image"] > 0 and m["train_seconds"] > 0
 
