@@ -53,7 +53,8 @@ def get_config(preset: str) -> ml_collections.ConfigDict:
 
 def validate_config(config) -> None:
     if config.num_samples is not None and not 20 <= config.num_samples <= 10000:
-        raise experiment.ConfigError(f"config.num_samples={config.num_samples} must be None (automatic) or in 20..10000")
+        raise experiment.ConfigError(f"config.num_samples={config.num_samples} must be None (automatic) or in "
+                                     "20..10000")
     if config.fd_threshold is not None and not config.fd_threshold > 0:
         raise experiment.ConfigError(f"config.fd_threshold={config.fd_threshold} must be > 0 (or None: automatic)")
 
@@ -123,7 +124,8 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
         for k in keys:
             add(group, k, k, q["ddpm"][k], q["vae"][k], q["ddpm"][f"{k}_floor"])
     nan = float("nan")
-    add("likelihood (MNIST 7x7, bits/dim, upper bounds)", "test_bpd", "test bits/dim", sm["ddpm"].get("test_bpd_ddpm", nan),
+    add("likelihood (MNIST 7x7, bits/dim, upper bounds)", "test_bpd", "test bits/dim",
+        sm["ddpm"].get("test_bpd_ddpm", nan),
         sm["vae"].get("test_bpd_vae", nan))
 
     curves = {}
@@ -138,7 +140,9 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
         if len(set(counts.values())) != 1:
             raise experiment.ExperimentError(f"the FD curves were logged with different sample counts {counts}; "
                                              "set fd_track_samples equal in both experiments")
-        threshold = config.fd_threshold if config.fd_threshold is not None else max(float(c["fd"].min()) for c in curves.values())
+        threshold = config.fd_threshold
+        if threshold is None:
+            threshold = max(float(c["fd"].min()) for c in curves.values())
         time_rows, reach = _time_rows(curves, threshold, config.num_time_checkpoints)
         wd.save_table("fd_vs_time", time_rows)
         import matplotlib.pyplot as plt
@@ -156,7 +160,8 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
         metrics["fd_threshold"] = threshold
     add("training time", "train_seconds", "training seconds (whole run)", sm["ddpm"].get("train_seconds", nan),
         sm["vae"].get("train_seconds", nan))
-    add("sampling", "sampling_seconds_per_image", "sampling seconds per image", sm["ddpm"].get("sampling_seconds_per_image", nan),
+    add("sampling", "sampling_seconds_per_image", "sampling seconds per image",
+        sm["ddpm"].get("sampling_seconds_per_image", nan),
         sm["vae"].get("sampling_seconds_per_image", nan))
     add("size", "num_params", "parameters", float(sm["ddpm"]["num_params"]), float(sm["vae"]["num_params"]))
     add("latent space", "latent_smoothness", "pixel distance per unit latent distance",
@@ -164,7 +169,8 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
     wd.save_table("comparison", rows)
 
     grid = {m: samples[m][:50].reshape(-1, 28, 28) for m in MODELS}
-    viz.collage([grid[m][i * 10:(i + 1) * 10] for m in MODELS for i in range(5)], ["DDPM"] * 5 + ["VAE"] * 5, title="samples: DDPM (top five rows) and VAE (bottom five rows)",
+    viz.collage([grid[m][i * 10:(i + 1) * 10] for m in MODELS for i in range(5)], ["DDPM"] * 5 + ["VAE"] * 5,
+                title="samples: DDPM (top five rows) and VAE (bottom five rows)",
                 path=wd.figure_path("samples_side_by_side"))
 
     answers = _answers(metrics, sm, n)
