@@ -75,6 +75,11 @@ def _ckpt_every(config: ml_collections.ConfigDict) -> int:
     return max(config.fuse_steps, config.train_steps // 4 // config.fuse_steps * config.fuse_steps)
 
 
+# Jitted: one compilation instead of one per eager op of the initialisers (the same numbers); the model is a
+# static argument, so equal models (the Fourier model under both schedules, a re-run) share it.
+_init = jax.jit(lambda model, key, x, t: model.init(key, x, t), static_argnums=0)
+
+
 def _fit_variant(name: str, embedding: str, schedule: ddpm.Schedule, dino: jax.Array, config, wd, keys) -> dict:
     """Trains one denoiser under `schedule`; returns its fit result and its ancestral samples."""
     k_test, k_init, k_train, k_sample = keys
@@ -90,8 +95,7 @@ def _fit_variant(name: str, embedding: str, schedule: ddpm.Schedule, dino: jax.A
     model = DenoisingMLP(num_steps=config.num_steps, time_embedding=embedding, hidden=tuple(config.hidden),
                          position_frequencies=config.position_frequencies, time_frequencies=config.time_frequencies,
                          position_scale=config.position_scale, time_scale=config.time_scale)
-    # Jitted: one compilation instead of one per eager op of the initialisers (the same numbers).
-    params = jax.jit(model.init)(k_init, batch["x0"][:2], jnp.ones(2, jnp.int32))
+    params = _init(model, k_init, batch["x0"][:2], jnp.ones(2, jnp.int32))
 
     def loss_fn(p, b, rng):
         return noise_prediction_loss(functools.partial(model.apply, p), schedule, b["x0"], rng), {}
