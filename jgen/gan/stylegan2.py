@@ -60,8 +60,9 @@ D = w_dim, Z = z_dim, K = img_channels, L = mapping_layers:
 latent w_avg [D] is not a parameter: training keeps it in `TrainState.extra["w_avg"]` (update
 `w_avg <- lerp(mean_batch w, w_avg, w_avg_beta)`), and `jgen.gan.pretrained` ships it beside the params.
 The in-project generator is named "olivetti64" (`jgen.gan.pretrained.load("olivetti64")`, made by
-`experiments/stylegan_train.py --preset=full --config.export_dir=jgen/gan/pretrained`); its weights are not in
-the package yet (the shared CPU could not train it in this round): `load` raises FileNotFoundError until then.
+`experiments/stylegan_train.py --preset=full --config.export_dir=jgen/gan/pretrained`); the shipped weights
+are an early, undertrained snapshot (500 steps; its json records the numbers): re-run that command on an
+idle machine or a GPU for a converged one.
 
 References:
   Karras et al., Analyzing and Improving the Image Quality of StyleGAN, CVPR 2020 (StyleGAN2).

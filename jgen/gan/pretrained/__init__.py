@@ -13,11 +13,11 @@ params) and `<name>.json`: `config` (the `stylegan2_config`), `w_avg` (the track
 `num_samples` samples drawn from `jax.random.normal(PRNGKey(sample_seed), (num_samples, z_dim))` with
 const noise and truncation_psi 1, metric seed `metric_seed`. `tests/gan/test_pretrained.py` recomputes it.
 
-Name reserved: "olivetti64" (Olivetti faces 64 x 64 grey), written by
-`python -m experiments.stylegan_train --workdir=DIR --preset=full --config.export_dir=jgen/gan/pretrained`.
-Its weights are not shipped yet: the 2-core CPU shared by this round's sessions ran fewer than 50 of its
-training steps in 30 minutes, so `available()` is empty and `load()` raises FileNotFoundError (callers that
-must run offline without it, e.g. a quick preset, have to say so or train their own small generator).
+Shipped: "olivetti64" (Olivetti faces 64 x 64 grey), written by
+`python -m experiments.stylegan_train --workdir=DIR --preset=full --config.train_steps=500
+--config.export_dir=jgen/gan/pretrained`: an early snapshot (500 of the preset's 3000 steps, all the shared
+2-core CPU allowed in this round), undertrained: its json `note` says so and records the classifier FD beside
+its floor. Re-running the command with the default train_steps replaces it.
 """
 
 from __future__ import annotations
