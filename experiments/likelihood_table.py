@@ -52,9 +52,7 @@ from jgen.metrics.likelihood import independent_pixel_bits_per_dim
 EXACT = "exact discrete NLL"
 DEQUANT_BOUND = "upper bound: continuous density of uniformly dequantised pixels (Jensen), one noise draw"
 
-# ddpm_mnist joins REQUIRES once it is registered in experiments.suite (which refuses unregistered names);
-# until then its row reads "not yet available".
-REQUIRES = ("flows_mnist7", "ar_mnist7", "vae_mnist")
+REQUIRES = ("flows_mnist7", "ar_mnist7", "vae_mnist", "ddpm_mnist")
 
 SAMPLES = "samples_mnist7"  # the artifact every MNIST 7x7 experiment saves its samples under
 

@@ -37,8 +37,13 @@ REGISTRY = (
     "lstm_letters",
     "ar_mnist7",
     "vae_mnist",
+    "ddpm_mnist",
+    "compare_ddpm_vae",
     "likelihood_table",
     "ebm_usps",
+    "vae_stl10",
+    "stylegan_train",
+    "stylegan_inversion",
 )
 
 

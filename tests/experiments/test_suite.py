@@ -66,7 +66,8 @@ def test_registered_requirements_are_registered_and_run_first():
     order = suite.run_order(list(suite.REGISTRY), requires)
     for name, reqs in requires.items():
         assert all(order.index(r) < order.index(name) for r in reqs), (name, reqs)
-    assert set(requires["likelihood_table"]) == {"flows_mnist7", "ar_mnist7", "vae_mnist"}
+    assert set(requires["likelihood_table"]) == {"flows_mnist7", "ar_mnist7", "vae_mnist", "ddpm_mnist"}
+    assert set(requires["compare_ddpm_vae"]) == {"ddpm_mnist", "vae_mnist"}
 
 
 def test_run_order_is_a_stable_topological_sort_and_refuses_cycles_and_unknown_names():
