@@ -1,6 +1,8 @@
 """StyleGAN inversion in z, w and w+ with MSE and MSE + LPIPS + cosine losses, and w+ layer crossover.
 
-Generator (`config.weights`): "" is the shipped in-project generator (`jgen.gan.pretrained.load(
+Generator (`config.weights`): "" is a user's real checkpoint when one is in place
+(`jgen.gan.convert.user_weights_path()`: `$JGEN_STYLEGAN2_WEIGHTS`, or the one file in
+`$JGEN_CACHE_DIR/stylegan2/`), else the shipped in-project generator (`jgen.gan.pretrained.load(
 "olivetti64")`, Olivetti faces 64 x 64 grey, trained on the train people only); a path to a `.pkl` (NVlabs)
 or `.pt` (rosinality) checkpoint is converted by `jgen.gan.convert.load_checkpoint` (no PyTorch needed);
 "random" is a randomly initialised generator of `config.random_model` (tests and smoke runs only).
@@ -101,11 +103,12 @@ def load_generator(config) -> tuple[ml_collections.ConfigDict, object, jax.Array
         z = jax.random.normal(jax.random.PRNGKey(config.seed + 1), (1000, g.z_dim))
         w_avg = jnp.mean(jax.jit(lambda p, z: G.apply({"params": p}, z, method=G.mapping))(params, z), 0)
         return g, params, w_avg, dict(DEFAULT_SPLIT), "random (untrained) generator"
-    if config.weights:
-        from jgen.gan import convert
+    from jgen.gan import convert
 
-        g, params, w_avg = convert.load_checkpoint(config.weights)
-        return g, params, jnp.asarray(w_avg), dict(DEFAULT_SPLIT), f"converted {Path(config.weights).name}"
+    path = config.weights or convert.user_weights_path()  # "": a user's real checkpoint first, if one is in place
+    if path:
+        g, params, w_avg = convert.load_checkpoint(path)
+        return g, params, jnp.asarray(w_avg), dict(DEFAULT_SPLIT), f"converted {Path(path).name}"
     try:
         p = pretrained.load(pretrained.DEFAULT)
     except FileNotFoundError as e:
