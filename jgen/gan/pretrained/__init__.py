@@ -92,6 +92,10 @@ def data_splits(name: str = DEFAULT, folder: str | Path | None = None, **load_kw
 
 
 def quality_latents(meta: dict) -> jax.Array:
-    """The latents z [num_samples, z_dim] of a generator's recorded sample quality."""
+    """The latents z [num_samples, z_dim] of a generator's recorded sample quality.
+
+    Drawn with the Threefry key the numbers were recorded with, whatever JAX's default PRNG is.
+    """
     q = meta["quality"]
-    return jax.random.normal(jax.random.PRNGKey(q["sample_seed"]), (q["num_samples"], meta["config"]["z_dim"]))
+    key = jax.random.key(q["sample_seed"], impl="threefry2x32")
+    return jax.random.normal(key, (q["num_samples"], meta["config"]["z_dim"]))
