@@ -6,12 +6,6 @@ from pathlib import Path
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("JGEN_OFFLINE", "1")  # tests never download
-# Tests draw with JAX's "rbg" PRNG: XLA:CPU compiles Threefry's hash slowly (a tiny U-Net's jitted init took
-# 11.6 s with it against 4.5 s with rbg, and compiling dominates the tiny runs), so the suite takes about a
-# third less time. jgen works with any key implementation; the tests of its Threefry-specific fast noise
-# (tests/mcmc/test_mcmc_base.py) and of recorded numbers make Threefry keys explicitly. Users get JAX's
-# default, Threefry; set JAX_DEFAULT_PRNG_IMPL=threefry2x32 to test with it.
-os.environ.setdefault("JAX_DEFAULT_PRNG_IMPL", "rbg")
 
 _SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if "JGEN_DATA_DIR" not in os.environ and _SHARED.is_dir():
