@@ -305,14 +305,7 @@ def _interleaved(jgen_fn, torch_fn, repeats: int, torch_threads):
 def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, float]:
     rng = np.random.default_rng(config.seed)
     data = rng.uniform(-1, 1, (4, config.batch_size, 28, 28, 1)).astype(np.float32)  # MNIST's shape and range
-    torch_ok, note = config.torch, ""
-    if torch_ok:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            torch_ok, note = False, "torch not installed: pip install torch==2.13.0 (CPU build)"
-    else:
-        note = "torch side disabled (config.torch=False)"
+    torch_ok, note = experiment.torch_peer(config.torch)
     jgen_fns, n_params = _jgen_runners(config, data)
     if torch_ok:
         import torch

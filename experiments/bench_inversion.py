@@ -247,14 +247,7 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
     g_config, params, w_avg, source = _generator(config)
     lpips_params = perceptual.load_lpips("alexnet")
     targets, start = _problem(config, g_config, params, w_avg)
-    torch_ok, note = config.torch, ""
-    if torch_ok:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            torch_ok, note = False, "torch not installed: pip install torch==2.13.0 (CPU build)"
-    else:
-        note = "torch side disabled (config.torch=False)"
+    torch_ok, note = experiment.torch_peer(config.torch)
     metrics = {}
     twin = None
     if torch_ok:

@@ -168,14 +168,7 @@ def validate_config(config) -> None:
 
 def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, float]:
     data = _batches(config, 20)
-    torch_ok, note = config.torch, ""
-    if torch_ok:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            torch_ok, note = False, "torch not installed: pip install torch==2.13.0 (CPU build)"
-    else:
-        note = "torch side disabled (config.torch=False)"
+    torch_ok, note = experiment.torch_peer(config.torch)
     images = config.num_steps * config.batch_size
     rows, twins = [], {}
     for variant in config.variants:

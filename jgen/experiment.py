@@ -177,6 +177,24 @@ def time_compiled(fn: Callable, *args: Any, repeats: int = 3) -> float:
 
 
 # Workdirs -------------------------------------------------------------------------------------------------
+def torch_peer(enabled: bool) -> tuple[bool, str]:
+    """Whether a benchmark's PyTorch twin runs, and the note to report when it does not.
+
+    Args:
+      enabled: the benchmark's `config.torch`.
+
+    Returns:
+      `(True, "")` when enabled and torch imports, else `(False, reason)` naming how to install it.
+    """
+    if not enabled:
+        return False, "torch side disabled (config.torch=False)"
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False, "torch not installed: pip install torch==2.13.0 (CPU build)"
+    return True, ""
+
+
 def _prepare_dir(path: Path) -> None:
     """Creates `path` (and parents) or checks that it is a writable directory; raises WorkdirError."""
     if path.exists() and not path.is_dir():
