@@ -356,15 +356,9 @@ def _nearby_latents(den, params, schedule, config, wd, clf) -> dict[str, float]:
         s = latent.latent_smoothness(decode, z, jax.random.fold_in(k3, 1), float(r), features=features)
         rows.append({"radius": float(r), "pixel_distance_per_unit": s["pixels"], "pixel_rms_per_unit": s["pixels_rms"],
                      **({"feature_distance_per_unit": s["features"]} if "features" in s else {})})
-    zn = np.asarray(z)
-    img = decode(zn)
-    perm = np.random.default_rng(config.seed).permutation(len(zn))
-    dz = np.linalg.norm(zn - zn[perm], axis=1)
-    dx = np.linalg.norm((img - img[perm]).reshape(len(img), -1), axis=1)
-    ok = dz > 0
-    random_pairs = float(np.mean(dx[ok] / dz[ok]))
+    random_pairs, mean_dz = latent.unrelated_pairs_ratio(decode, np.asarray(z), config.seed)
     rows.append({"radius": "unrelated noises", "pixel_distance_per_unit": random_pairs,
-                 "mean_latent_distance": float(dz.mean())})
+                 "mean_latent_distance": mean_dz})
     wd.save_table("smoothness", rows)
     main = next((r for r in rows if r["radius"] == config.smoothness_radius), rows[0])
     out = {"latent_smoothness": main["pixel_distance_per_unit"], "latent_smoothness_random_pairs": random_pairs,

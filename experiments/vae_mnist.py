@@ -257,14 +257,9 @@ def _neighbourhoods(decode_mean, mean, labels, test_grey, config, wd, clf) -> di
                      "pixel_rms_per_unit": s["pixels_rms"], **({"feature_distance_per_unit": s["features"]}
                                                                  if "features" in s else {})})
     # Unrelated pairs: two different test digits' posterior means.
-    perm = np.random.default_rng(config.seed).permutation(len(mean))
-    img = decode(mean)
-    dz = np.linalg.norm(mean - mean[perm], axis=1)
-    dx = np.linalg.norm((img - img[perm]).reshape(len(img), -1), axis=1)
-    ok = dz > 0
-    random_pairs = float(np.mean(dx[ok] / dz[ok]))
+    random_pairs, mean_dz = latent.unrelated_pairs_ratio(decode, mean, config.seed)
     rows.append({"radius": "unrelated test digits", "pixel_distance_per_unit": random_pairs,
-                 "mean_latent_distance": float(dz.mean())})
+                 "mean_latent_distance": mean_dz})
     wd.save_table("smoothness", rows)
     main = next(r for r in rows if r["radius"] == config.smoothness_radius) if config.smoothness_radius in \
         config.smoothness_radii else rows[0]

@@ -179,3 +179,26 @@ def style_transfer(z_a, z_b, z_b_class_mean, lambdas) -> np.ndarray:
         raise ValueError(f"z_b_class_mean must have z_b's shape {b.shape}, got {m.shape}")
     t = _steps(lambdas, "lambdas")[:, None]
     return (a[..., None, :] + t * (b - m)[..., None, :]).astype(np.float32)
+
+
+def unrelated_pairs_ratio(decode, z: np.ndarray, seed: int) -> tuple[float, float]:
+    """Image distance per unit latent distance between unrelated latents: z_i against z_perm(i).
+
+    The global rate a local `latent_smoothness` is read against: a local ratio close to it means images change
+    at the decoder's usual rate, without jumps.
+
+    Args:
+      decode: `decode(z [n, d]) -> images [n, ...]` (numpy in, numpy out).
+      z: [n, d] latents (posterior means, or noises of a deterministic sampler).
+      seed: the permutation's seed.
+
+    Returns:
+      `(mean of |x_i - x_perm(i)| / |z_i - z_perm(i)| over pairs with distinct latents, mean latent distance)`.
+    """
+    z = np.asarray(z)
+    img = decode(z)
+    perm = np.random.default_rng(seed).permutation(len(z))
+    dz = np.linalg.norm(z - z[perm], axis=1)
+    dx = np.linalg.norm((img - img[perm]).reshape(len(img), -1), axis=1)
+    ok = dz > 0
+    return float(np.mean(dx[ok] / dz[ok])), float(dz.mean())

@@ -39,3 +39,11 @@ def test_pca_plane_and_smoothness_of_a_linear_decoder():
     np.testing.assert_allclose(got["pixels"], np.mean(np.linalg.norm(u @ np.asarray(a, np.float64), axis=1)), rtol=1e-4)
     np.testing.assert_allclose(got["pixels_rms"], got["pixels"] / math.sqrt(12), rtol=1e-4)
     assert got["features"] < got["pixels"]
+
+
+def test_unrelated_pairs_ratio_of_a_scaling_decoder_is_its_scale():
+    z = np.random.default_rng(0).normal(size=(50, 4))
+    z[7] = z[3]  # a repeated latent can be paired with its copy; such pairs are left out
+    ratio, mean_dz = latent.unrelated_pairs_ratio(lambda v: 2.5 * v.reshape(len(v), 2, 2), z, seed=1)
+    np.testing.assert_allclose(ratio, 2.5, rtol=1e-12)
+    assert mean_dz > 1.0
