@@ -95,10 +95,10 @@ def _jgen_runner(config, variant, g_config, params, targets, start, lpips_params
     c = inv.invert_config(space="wplus", loss="combined", num_steps=config.num_steps,
                           lpips_weight=config.lpips_weight, cosine_weight=config.cosine_weight,
                           feature_size=config.feature_size)
-    run, tx = inv.make_chunk(inv._frozen(g_config), "wplus", c.net, c.feature_size, inv._frozen(c.optim),
+    run, tx = inv.make_chunk(inv.config_key(g_config), "wplus", c.net, c.feature_size, inv.config_key(c.optim),
                              c.num_steps, steps)
     t = jnp.asarray(targets)
-    feats = inv._features(lpips_params, t, net=c.net, size=c.feature_size)
+    feats = inv.features_jit(lpips_params, t, net=c.net, size=c.feature_size)
     weights = jnp.asarray([c.lpips_weight, c.cosine_weight], jnp.float32)
     box = {}
 

@@ -184,11 +184,15 @@ def _step_fns(den: Denoiser):
     step count, eta and sub-sequence (a `lax.scan` per sub-sequence length would compile the U-Net again for
     each row of the steps study)."""
     if den not in _STEP_FNS:
-        def ddim(params, schedule, x, t, s, key, eta):
-            return samplers.ddim_step(lambda x, t: den.apply(params, x, t), schedule, x, t, s, key, eta, True)
+        # The step's key is fold_in(key, i) inside the jitted step: an eager fold_in per step cost more
+        # than the U-Net call on this CPU.
+        def ddim(params, schedule, x, t, s, key, i, eta):
+            return samplers.ddim_step(lambda x, t: den.apply(params, x, t), schedule, x, t, s,
+                                      jax.random.fold_in(key, i), eta, True)
 
-        def ddpm(params, schedule, x, t, key):
-            return samplers.ddpm_step(lambda x, t: den.apply(params, x, t), schedule, x, t, key, "beta", True)
+        def ddpm(params, schedule, x, t, key, i):
+            return samplers.ddpm_step(lambda x, t: den.apply(params, x, t), schedule, x, t,
+                                      jax.random.fold_in(key, i), "beta", True)
 
         _STEP_FNS[den] = (jax.jit(ddim), jax.jit(ddpm))
     return _STEP_FNS[den]
@@ -206,12 +210,11 @@ def sample_chain(den: Denoiser, params, schedule, x_T, key, *, sampler: str, ste
     marks = set(np.round(np.linspace(0, len(ts), keep + 1)[1:]).astype(int)) if keep else set()
     x, states = jnp.asarray(x_T), [jnp.asarray(x_T)]
     for i, t in enumerate(ts):
-        k = jax.random.fold_in(key, i)
         if sampler == "ddpm":
-            x = ddpm_fn(params, schedule, x, jnp.int32(t), k)
+            x = ddpm_fn(params, schedule, x, np.int32(t), key, np.int32(i))
         else:
             s = ts[i + 1] if i + 1 < len(ts) else 0
-            x = ddim_fn(params, schedule, x, jnp.int32(t), jnp.int32(s), k, jnp.float32(eta))
+            x = ddim_fn(params, schedule, x, np.int32(t), np.int32(s), key, np.int32(i), np.float32(eta))
         if i + 1 in marks:
             states.append(x)
     return (x, jnp.stack(states)) if keep else x
@@ -223,9 +226,9 @@ def draw_samples(den, params, schedule, x_T: np.ndarray, key, batch: int, **kw) 
     run = lambda xt: sample_chain(den, params, schedule, xt, key, **kw)
     chunk = jnp.asarray(np.resize(x_T, (batch, *x_T.shape[1:])))
     ddim_fn, ddpm_fn = _step_fns(den)
-    T = jnp.int32(schedule.num_steps)
-    jax.block_until_ready(ddpm_fn(params, schedule, chunk, T, key) if kw.get("sampler") == "ddpm" else
-                          ddim_fn(params, schedule, chunk, T, jnp.int32(0), key, jnp.float32(0.0)))
+    T, i = np.int32(schedule.num_steps), np.int32(0)
+    jax.block_until_ready(ddpm_fn(params, schedule, chunk, T, key, i) if kw.get("sampler") == "ddpm" else
+                          ddim_fn(params, schedule, chunk, T, np.int32(0), key, i, np.float32(0.0)))
     start = time.perf_counter()
     out = map_batches(run, x_T, batch)
     return out, (time.perf_counter() - start) / len(x_T) * 1000.0

@@ -38,7 +38,7 @@ from jgen import progress as progress_lib
 
 __all__ = [
     "TrainState", "NonFiniteLossError", "NonFiniteStateError", "FitResult", "create_train_state",
-    "make_train_step", "model_params", "fit", "fit_loss", "FullBatch",
+    "make_train_step", "model_params", "fit", "fit_loss", "FullBatch", "num_params",
 ]
 
 LossFn = Callable[[Any, Any, jax.Array], "tuple[jax.Array, Mapping[str, jax.Array]]"]
@@ -464,3 +464,8 @@ def fit_loss(loss_fn: LossFn, params: Any, tx: optax.GradientTransformation, bat
                log_every=log_every, ckpt_every=ckpt_every,
                eval_fn=None if eval_fn is None else lambda s: eval_fn(model_params(s)), eval_every=eval_every,
                keep_best=keep_best, fuse_steps=fuse_steps, mesh=mesh, progress=progress, max_to_keep=max_to_keep)
+
+
+def num_params(tree: Any) -> int:
+    """Number of scalars in a parameter tree (arrays or `jax.ShapeDtypeStruct`s)."""
+    return int(sum(math.prod(x.shape) for x in jax.tree.leaves(tree)))

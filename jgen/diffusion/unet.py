@@ -18,6 +18,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jgen import train
+
 __all__ = ["timestep_embedding", "ResBlock", "AttentionBlock", "UNet", "num_params"]
 
 
@@ -142,4 +144,4 @@ def num_params(model: nn.Module, image_shape: Sequence[int]) -> int:
     """Number of trainable scalars of `model` on images [H, W, C], from shapes only (nothing is computed)."""
     x = jnp.zeros((1, *image_shape), jnp.float32)
     shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), x, jnp.ones((1,), jnp.int32))
-    return int(sum(math.prod(s.shape) for s in jax.tree.leaves(shapes["params"])))
+    return train.num_params(shapes["params"])

@@ -57,8 +57,8 @@ from jgen.gan import stylegan2 as sg
 from jgen.metrics import perceptual
 
 __all__ = [
-    "SPACES", "LOSSES", "FEATURE_SPACE", "invert_config", "check_invert_config", "InversionResult",
-    "initial_latent", "latent_to_ws", "features", "distances", "make_chunk", "invert", "crossover",
+    "SPACES", "LOSSES", "FEATURE_SPACE", "invert_config", "check_invert_config", "InversionResult", "config_key",
+    "initial_latent", "latent_to_ws", "features", "features_jit", "distances", "make_chunk", "invert", "crossover",
 ]
 
 SPACES = ("z", "w", "wplus")
@@ -141,9 +141,9 @@ def _generator(g_config):
     return sg.Generator(g_config)
 
 
-def _frozen(block) -> tuple:
+def config_key(block) -> tuple:
     """A hashable key of a ConfigDict block (jitted functions are cached per generator and inversion config)."""
-    return tuple(sorted((k, _frozen(v) if isinstance(v, ml_collections.ConfigDict) else v)
+    return tuple(sorted((k, config_key(v) if isinstance(v, ml_collections.ConfigDict) else v)
                         for k, v in block.items()))
 
 
@@ -183,7 +183,7 @@ def initial_latent(g_config, params, w_avg: jax.Array, batch: int, space: str, *
     if space == "wplus":
         return jnp.broadcast_to(w_avg, (batch, sg.num_ws(g_config.resolution), g_config.w_dim))
     z = jax.random.normal(jax.random.PRNGKey(seed), (z_init_draws, g_config.z_dim))
-    w = _jitted(_frozen(g_config), space)[0](params, z)
+    w = _jitted(config_key(g_config), space)[0](params, z)
     best = jnp.argmin(jnp.sum(jnp.square(w - w_avg), -1))
     return jnp.broadcast_to(z[best], (batch, g_config.z_dim))
 
@@ -244,7 +244,7 @@ def _fd(lpips_params, images, targets, net, size):
 
 
 _feature_distances = jax.jit(_fd, static_argnames=("net", "size"))
-_features = jax.jit(features, static_argnames=("net", "size"))
+features_jit = jax.jit(features, static_argnames=("net", "size"))  # `features`, compiled once per (net, size, shape)
 
 
 def _largest_divisor_at_most(n: int, k: int) -> int:
@@ -320,11 +320,11 @@ def invert(g_config, params, targets: Any, config: ml_collections.ConfigDict, *,
     latent = jnp.array(latent)  # a fresh buffer: the chunk donates it
     chunk = int(config.chunk) or (1 if jax.default_backend() == "cpu" else 100)
     steps = _largest_divisor_at_most(config.num_steps, chunk)
-    run, tx = make_chunk(_frozen(g_config), config.space, config.net, int(config.feature_size),
-                          _frozen(config.optim), int(config.num_steps), steps)
+    run, tx = make_chunk(config_key(g_config), config.space, config.net, int(config.feature_size),
+                          config_key(config.optim), int(config.num_steps), steps)
     opt_state = tx.init(latent)
     want = config.loss == "combined"
-    target_feats = _features(lpips_params, targets, net=config.net, size=config.feature_size)
+    target_feats = features_jit(lpips_params, targets, net=config.net, size=config.feature_size)
     weights = jnp.asarray([config.lpips_weight, config.cosine_weight] if want else [0.0, 0.0], jnp.float32)
     t0 = time.perf_counter()
     losses = []
@@ -337,7 +337,7 @@ def invert(g_config, params, targets: Any, config: ml_collections.ConfigDict, *,
             pbar.update(steps)
     losses = np.concatenate([np.asarray(x) for x in losses])
     seconds = time.perf_counter() - t0
-    _, to_ws, synth = _jitted(_frozen(g_config), config.space)
+    _, to_ws, synth = _jitted(config_key(g_config), config.space)
     ws = to_ws(params, latent)
     images = synth(params, ws)
     d = distances(images, targets, net=config.net, feature_size=config.feature_size, lpips_params=lpips_params)

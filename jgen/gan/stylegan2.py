@@ -81,6 +81,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jgen.train import num_params
+
 __all__ = [
     "NOISE_MODES", "FIR_FILTER", "stylegan2_config", "check_config", "num_ws", "channels_at", "block_resolutions",
     "FullyConnected", "SynthesisLayer", "ToRGB", "SynthesisBlock", "MappingNetwork", "SynthesisNetwork",
@@ -577,6 +579,3 @@ def _init_from_shapes(shapes: Any, key: jax.Array, lr_mul_of, affine_bias: float
     return jax.tree_util.tree_unflatten(treedef, out)
 
 
-def num_params(tree: Any) -> int:
-    """Number of scalars in a parameter tree (arrays or ShapeDtypeStructs)."""
-    return int(sum(np.prod(x.shape, dtype=np.int64) for x in jax.tree.leaves(tree)))

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from jgen.train import num_params
 from jgen.vae import bounds, likelihoods
 
 __all__ = ["ACTIVATIONS", "UPSAMPLES", "vae_config", "check_config", "Encoder", "Decoder", "VAE", "make_vae",
@@ -305,6 +306,3 @@ def markdown_table(rows: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-def num_params(tree: Any) -> int:
-    """Number of scalars in a params tree."""
-    return int(sum(x.size for x in jax.tree.leaves(tree)))

@@ -52,6 +52,23 @@ def test_prepared_cache_is_reused_without_raw_files(tmp_path):
     np.testing.assert_array_equal(a["image"], b["image"])
 
 
+def test_a_split_read_twice_is_decoded_once_and_handed_out_as_copies(tmp_path):
+    from jgen.data import loading
+
+    fake_mnist(tmp_path / "raw")
+    a = _load("mnist", "test", tmp_path / "raw", tmp_path / "cache")
+    a["image"][:] = 0  # the caller's own copy
+    with mock.patch.object(loading, "_read_all", side_effect=AssertionError("decoded again")):
+        b = _load("mnist", "test", tmp_path / "raw", tmp_path / "cache")
+    assert b["image"].max() > 0
+    # Prepared files that changed (prepared again) are read again.
+    shard = next(p for p in (tmp_path / "cache" / "mnist").rglob("*array_record*"))
+    os.utime(shard, ns=(shard.stat().st_atime_ns, shard.stat().st_mtime_ns + 10**9))
+    with mock.patch.object(loading, "_read_all", side_effect=RuntimeError("read")):
+        with pytest.raises(RuntimeError, match="read"):
+            _load("mnist", "test", tmp_path / "raw", tmp_path / "cache")
+
+
 def test_raw_dir_may_hold_the_files_directly(tmp_path):
     fake_mnist(tmp_path / "raw")
     d = _load("mnist", "test", tmp_path / "raw" / "mnist", tmp_path / "cache")
