@@ -91,41 +91,41 @@ def get_config(preset: str) -> ml_collections.ConfigDict:
     c.seed = 0
     c.num_train = 20000 if quick else None  # None: all 55,000 non-validation training digits
     c.image_size = 14 if quick else 28
-    c.num_diffusion_steps = 200 if quick else 1000  # T of the main model
+    c.num_diffusion_steps = 100 if quick else 1000  # T of the main model
     c.schedule = "linear"
     c.beta_start = 1e-4  # the linear schedule's range at T = 1000 (scaled by 1000 / T, see _schedule)
     c.beta_end = 2e-2
     c.model = _unet_config(quick)
     c.batch_size = 64 if quick else 128
-    c.num_steps = 1000 if quick else 200_000
+    c.num_steps = 800 if quick else 200_000
     c.optim = optim.optim_config(name="adam", learning_rate=2e-3 if quick else 2e-4,
                                  warmup_steps=100 if quick else 5000,
                                  schedule="cosine" if quick else "constant", final_lr_fraction=0.1,
                                  clip_grad_norm=1.0, ema_decay=0.995 if quick else 0.9999)
     c.log_every = 50 if quick else 500
-    c.eval_every = 250 if quick else 20_000
+    c.eval_every = 200 if quick else 20_000
     c.fd_track_samples = 200 if quick else 1000
-    c.fd_track_steps = 20
+    c.fd_track_steps = 10 if quick else 20
     c.sampler = "ddim" if quick else "ddpm"  # of the main samples: "ddpm" (ancestral, T steps) or "ddim"
     c.sample_steps = 50  # DDIM steps when sampler = "ddim"
     c.sample_batch = 100 if quick else 500  # a chunk of every sampling call (quick: quality, FD tracking and latents)
     c.quality_metrics = True
     c.num_quality_samples = 300 if quick else 10000
-    c.t_study = (50, 200) if quick else (50, 200, 1000)
-    c.t_study_num_steps = 400 if quick else 100_000
-    c.ddim_study = (10, 20, 50, 100) if quick else (10, 20, 50, 100, 1000)
+    c.t_study = (50, 100) if quick else (50, 200, 1000)
+    c.t_study_num_steps = 250 if quick else 100_000
+    c.ddim_study = (10, 20, 50) if quick else (10, 20, 50, 100, 1000)
     c.process_seeds = 6
     c.process_columns = 10
     c.latent_ddim_steps = 20 if quick else 50
     c.num_analysis = 100 if quick else 1000
     c.smoothness_radius = 0.5
-    c.smoothness_radii = (0.5, 2.0, 8.0)
+    c.smoothness_radii = (0.5, 2.0) if quick else (0.5, 2.0, 8.0)
 
     c.mnist7 = ml_collections.ConfigDict()
     c.mnist7.num_diffusion_steps = 100 if quick else 1000
     c.mnist7.model = _unet_config(quick, small=True)
     c.mnist7.batch_size = 128
-    c.mnist7.num_steps = 800 if quick else 50_000
+    c.mnist7.num_steps = 500 if quick else 50_000
     c.mnist7.optim = optim.optim_config(name="adam", learning_rate=2e-3 if quick else 2e-4, warmup_steps=100,
                                         schedule="cosine", final_lr_fraction=0.1, clip_grad_norm=1.0,
                                         ema_decay=0.995 if quick else 0.9999)
