@@ -37,7 +37,8 @@ from jgen.metrics.fd_tracking import seconds_to_reach
 
 REQUIRES = ("ddpm_mnist", "vae_mnist")
 MODELS = {"ddpm": "ddpm_mnist", "vae": "vae_mnist"}
-LOWER_IS_BETTER = ("fd_classifier",)
+LOWER_IS_BETTER = ("fd_classifier", "num_params")  # and test_bpd*, *seconds*
+NO_DIRECTION = ("latent_smoothness",)  # how fast images change per unit latent: a property, not a score
 QUALITY = ("fd_classifier", "precision", "density")
 DIVERSITY = ("recall", "coverage", "class_coverage")
 
@@ -70,6 +71,8 @@ def _fmt(v: float) -> str:
 
 
 def _better(key: str, a: float, b: float) -> str:
+    if key in NO_DIRECTION:
+        return "n/a"
     if not (math.isfinite(a) and math.isfinite(b)) or a == b:
         return "neither"
     lower = key in LOWER_IS_BETTER or key.startswith("test_bpd") or "seconds" in key

@@ -64,7 +64,8 @@ def test_table_and_answers_quote_both_siblings(tmp_path):
     with open(wd / "tables" / "comparison.csv") as f:
         rows = {r["metric"]: r for r in csv.DictReader(f)}
     assert rows["test bits/dim"]["better"] == "VAE" and rows["fd_classifier"]["better"] == "DDPM"
-    assert float(rows["parameters"]["VAE"]) == 65432
+    assert float(rows["parameters"]["VAE"]) == 65432 and rows["parameters"]["better"] == "VAE"  # the smaller
+    assert rows["pixel distance per unit latent distance"]["better"] == "n/a"
     with open(wd / "tables" / "answers.csv") as f:
         answers = [r["answer"] for r in csv.DictReader(f)]
     assert len(answers) == 3
