@@ -112,12 +112,12 @@ def get_config(preset: str) -> ml_collections.ConfigDict:
     c.quality_metrics = True
     c.num_quality_samples = 300 if quick else 10000
     c.t_study = (50, 100) if quick else (50, 200, 1000)
-    c.t_study_num_steps = 250 if quick else 100_000
+    c.t_study_num_steps = 200 if quick else 100_000
     c.ddim_study = (10, 20, 50) if quick else (10, 20, 50, 100, 1000)
     c.process_seeds = 6
     c.process_columns = 10
-    c.latent_ddim_steps = 20 if quick else 50
-    c.num_analysis = 100 if quick else 1000
+    c.latent_ddim_steps = 10 if quick else 50
+    c.num_analysis = 80 if quick else 1000
     c.smoothness_radius = 0.5
     c.smoothness_radii = (0.5, 2.0) if quick else (0.5, 2.0, 8.0)
 
@@ -254,12 +254,15 @@ def slerp(a: np.ndarray, b: np.ndarray, alphas) -> np.ndarray:
 
 # Training ------------------------------------------------------------------------------------------------
 _INIT_FNS: dict = {}
+_COMPILE_LIGHT = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
 def _init(den: Denoiser, key, shape):
     unet = den.unet
     if unet not in _INIT_FNS:  # one compilation of init per architecture (it takes seconds on this CPU)
-        _INIT_FNS[unet] = jax.jit(lambda k, x: unet.init(k, x, jnp.ones((x.shape[0],), jnp.int32)))
+        # Init runs once: XLA's backend optimisation passes would cost more than they save (4.9 -> 2.5 s here).
+        _INIT_FNS[unet] = jax.jit(lambda k, x: unet.init(k, x, jnp.ones((x.shape[0],), jnp.int32)),
+                                  compiler_options=_COMPILE_LIGHT)
     h, w = shape[0] + den.pad, shape[1] + den.pad
     return _INIT_FNS[unet](key, jnp.zeros((1, h, w, shape[2])))
 

@@ -51,10 +51,10 @@ def get_config(preset: str) -> ml_collections.ConfigDict:
                                   channel_base=1024 if full else 256, channel_max=64 if full else 16)
     c.gan = training.training_config(batch_size=16 if full else 8, r1_gamma=0.2, style_mixing_prob=0.5,
                                      ema_kimg=2.5 if full else 0.5)
-    c.train_steps = 3000 if full else 150
+    c.train_steps = 3000
     c.fuse_steps = 1  # the step under lax.scan ran >10x slower on XLA CPU (0.7 vs >9 CPU-s per step)
-    c.log_every = 50 if full else 10
-    c.ckpt_every = 100 if full else 150
+    c.log_every = 100
+    c.ckpt_every = 500
     c.num_quality_samples = 80
     c.quality_seed = 0  # the latents of the recorded sample quality: normal(PRNGKey(quality_seed), [n, z_dim])
     c.num_grid = 64

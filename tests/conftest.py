@@ -26,6 +26,7 @@ SLOW_FIRST = (
     "tests/experiments/test_dino_ddpm.py",  # 29
     "tests/experiments/test_flows_mnist7.py",  # 27
     "tests/experiments/test_ar_mnist7.py",  # 27
+    "tests/experiments/test_stylegan_train.py",  # 22
     "tests/experiments/test_compare_ddpm_vae.py",  # 20
     "tests/gan/test_invert.py",  # 20
     "tests/experiments/test_stylegan_inversion.py",  # 17

@@ -59,10 +59,9 @@ D = w_dim, Z = z_dim, K = img_channels, L = mapping_layers:
 `param_shapes(config)` returns this tree as `jax.ShapeDtypeStruct`s without allocating it. The tracked average
 latent w_avg [D] is not a parameter: training keeps it in `TrainState.extra["w_avg"]` (update
 `w_avg <- lerp(mean_batch w, w_avg, w_avg_beta)`), and `jgen.gan.pretrained` ships it beside the params.
-The in-project generator is named "olivetti64" (`jgen.gan.pretrained.load("olivetti64")`, made by
-`experiments/stylegan_train.py --preset=full --config.export_dir=jgen/gan/pretrained`); the shipped weights
-are an early, undertrained snapshot (500 steps; its json records the numbers): re-run that command on an
-idle machine or a GPU for a converged one.
+The in-project generator is named "olivetti64" (`jgen.gan.pretrained.load("olivetti64")`): the quick
+preset's small generator trained 10,000 steps by `experiments/stylegan_train.py`; its json records the
+command and the numbers.
 
 References:
   Karras et al., Analyzing and Improving the Image Quality of StyleGAN, CVPR 2020 (StyleGAN2).
