@@ -15,9 +15,9 @@ if "JGEN_DATA_DIR" not in os.environ and _SHARED.is_dir():
     os.environ["JGEN_DATA_DIR"] = str(_SHARED)
 
 # The files that take longest, slowest first (seconds on the idle 2-core machine, in a full run with two
-# workers). With `--dist loadfile --no-loadscope-reorder` (pyproject) a worker takes the next file in collection order as it
-# gets free, so the long end-to-end runs start first and the many short files fill in around them: both
-# workers finish together instead of one starting a minute-long file at the end.
+# workers). With `--dist loadfile --no-loadscope-reorder` (pyproject) a worker takes the next file in
+# collection order as it gets free, so the long end-to-end runs start first and the many short files fill in
+# around them: both workers finish together instead of one starting a minute-long file at the end.
 SLOW_FIRST = (
     "tests/experiments/test_ddpm_mnist.py",  # 43 s
     "tests/experiments/test_ebm_usps.py",  # 33

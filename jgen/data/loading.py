@@ -10,8 +10,8 @@ raw files, delete `<cache>/<name>` to prepare again. Raw files come from `data_d
 Reading MNIST's 60,000 training examples into memory takes ~2 s on one CPU core (TFDS decodes one record
 at a time in Python; `load` asks for large chunks with `__getitems__`). No decoded `.npy` copy is cached on
 disk (a second copy could go stale); within one process `load` keeps the splits it has read (up to
-`_MEMO_BYTES` in all), keyed by its arguments and the prepared files' sizes and modification times, and
-hands out copies: an experiment that reads MNIST in five places decodes it once.
+`_MEMO_BYTES` in all), keyed by its arguments and re-read when the prepared files' sizes or modification
+times change, and hands out copies: an experiment that reads MNIST in five places decodes it once.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ __all__ = ["load", "data_source", "builder", "known_datasets", "default_cache_di
 _log = logging.getLogger("jgen.data")
 _READ_CHUNK = 8192
 _MEMO_BYTES = 512 * 2**20  # larger splits (STL-10's 2.9 GB training images) are read each time
-_MEMO: dict[tuple, dict[str, np.ndarray]] = {}
+_MEMO: dict[tuple, tuple[tuple, dict[str, np.ndarray]]] = {}  # load arguments -> (prepared files, arrays)
 
 
 def known_datasets() -> list[str]:
@@ -197,23 +197,25 @@ def load(name: str, split: str = "train", *, data_dir: str | os.PathLike | None 
       >>> dino = jgen.data.load("datasaurus", dataset="dino")["xy"]  # doctest: +SKIP
     """
     ds = data_source(name, split, data_dir=data_dir, download=download, cache_dir=cache_dir, **builder_kwargs)
-    key = _memo_key(name, split, data_dir, cache_dir, builder_kwargs)
-    if key in _MEMO:
-        return {k: v.copy() for k, v in _MEMO[key].items()}
+    raw = data_dir if data_dir is not None else os.environ.get("JGEN_DATA_DIR")
+    key = (name, str(split), str(raw), str(_cache_root(cache_dir).resolve()),
+           tuple(sorted((k, repr(v)) for k, v in builder_kwargs.items())))
+    files = _prepared_files(_cache_root(cache_dir) / name)
+    kept = _MEMO.pop(key, None)  # an entry of files prepared since is dropped here, not left holding memory
+    if kept is not None and kept[0] == files:
+        _MEMO[key] = kept
+        return {k: v.copy() for k, v in kept[1].items()}
     out = _read_all(ds, name, split, cache_dir)
     size = sum(v.nbytes for v in out.values())
-    if size <= _MEMO_BYTES - sum(v.nbytes for d in _MEMO.values() for v in d.values()):
-        _MEMO[key] = {k: v.copy() for k, v in out.items()}
+    if size <= _MEMO_BYTES - sum(v.nbytes for _, d in _MEMO.values() for v in d.values()):
+        _MEMO[key] = (files, {k: v.copy() for k, v in out.items()})
     return out
 
 
-def _memo_key(name, split, data_dir, cache_dir, builder_kwargs) -> tuple:
-    prepared = _cache_root(cache_dir) / name
-    files = tuple(sorted((str(p), st.st_size, st.st_mtime_ns) for p in prepared.rglob("*") if p.is_file()
-                         for st in [p.stat()]))
-    raw = data_dir if data_dir is not None else os.environ.get("JGEN_DATA_DIR")
-    return (name, str(split), str(raw), str(_cache_root(cache_dir).resolve()),
-            tuple(sorted((k, repr(v)) for k, v in builder_kwargs.items())), files)
+def _prepared_files(folder: Path) -> tuple:
+    """(path, size, mtime) of every prepared file under `folder`: what `load`'s in-process memo checks."""
+    return tuple(sorted((str(p), st.st_size, st.st_mtime_ns) for p in folder.rglob("*") if p.is_file()
+                        for st in [p.stat()]))
 
 
 def _read_all(ds, name: str, split: str, cache_dir) -> dict[str, np.ndarray]:

@@ -67,6 +67,7 @@ def test_a_split_read_twice_is_decoded_once_and_handed_out_as_copies(tmp_path):
     with mock.patch.object(loading, "_read_all", side_effect=RuntimeError("read")):
         with pytest.raises(RuntimeError, match="read"):
             _load("mnist", "test", tmp_path / "raw", tmp_path / "cache")
+    assert not any(str(tmp_path) in k[3] for k in loading._MEMO)  # the stale copy was dropped
 
 
 def test_raw_dir_may_hold_the_files_directly(tmp_path):
