@@ -28,6 +28,21 @@ T = `ddpm_steps` = 20 instead of 1000 (the per-step work does not depend on T); 
 `train_speedup_vs_torch`, `sample_speedup_vs_torch`, `ddim50_speedup_vs_torch`, and
 `ddim50_vs_ddpm1000_speedup` (jgen's DDIM-50 over its DDPM-1000 images/s). When torch is missing its side
 is skipped with a note.
+
+On a CPU, jgen's side runs on a data mesh of one XLA device per core (`--cpu_devices`, `jgen.sharding`):
+batches and sampled chains are split over it, parameters replicated. XLA:CPU keeps about one core busy on
+convolutions this small, and the mesh is how it uses the others (torch's oneDNN threads its kernels itself).
+`--cpu_devices=1` times the single-device program.
+
+A kernel-level probe runs beside them: one 3x3 convolution at the U-Net's most expensive shape (batch x 28 x
+28 x `channels`, `channels` in and out, split over the mesh as the U-Net's batches are), its forward pass
+alone and forward plus both gradients, XLA's convolution against torch's `nn.Conv2d`
+(`conv3x3_forward_speedup_vs_torch`, `conv3x3_train_speedup_vs_torch`): it tells a loss in XLA's
+convolution kernels from a loss elsewhere in the U-Net. Measured on this 2-core CPU (quick preset): on one
+device the probe ran at 0.55x (gradients) and 0.66x (forward), the U-Net at 0.36x (training) and 0.59x
+(DDPM sampling); on the 2-device mesh the probe reached 1.09x and 1.19x, the U-Net 0.57x and 1.41x, so the
+training gap left is outside the 3x3 convolutions at that shape (normalisation, attention, the strided and
+1x1 convolutions, the elementwise work between them).
 """
 
 from __future__ import annotations
@@ -43,6 +58,7 @@ import ml_collections
 import numpy as np
 
 from jgen import experiment, optim, train
+from jgen.sharding import batch_sharding, data_mesh, replicate, shard_batch
 from jgen.diffusion import noise_prediction_loss, samplers, schedules, unet
 
 T_REFERENCE = 1000  # the DDPM chain length the sampling images/s are quoted for
@@ -93,8 +109,11 @@ def _jgen_runners(config, data: np.ndarray):
         return noise_prediction_loss(eps_fn, sched, batch, k_loss), {}
 
     step = jax.jit(train.make_train_step(loss_fn, tx), donate_argnums=0)
-    box = {"state": train.create_train_state(params, tx, key)}
-    batches = [jnp.asarray(b) for b in data]
+    mesh = _mesh(config)
+    state = train.create_train_state(params, tx, key)
+    box = {"state": state if mesh is None else replicate(state, mesh)}
+    batches = [jnp.asarray(b) if mesh is None else shard_batch(b, mesh) for b in data]
+    split = (lambda x: x) if mesh is None else (lambda x: jax.lax.with_sharding_constraint(x, batch_sharding(mesh)))
 
     def train_steps():
         s = box["state"]
@@ -107,17 +126,64 @@ def _jgen_runners(config, data: np.ndarray):
 
     @jax.jit
     def ddpm(p, k):
-        return samplers.ddpm_sample(lambda x, t: model.apply(p, x, t), ddpm_sched, k, shape)
+        return samplers.ddpm_sample(lambda x, t: model.apply(p, split(x), t), ddpm_sched, k, shape)
 
     @jax.jit
     def ddim(p, k):
-        return samplers.ddim_sample(lambda x, t: model.apply(p, x, t), sched, k, shape,
+        return samplers.ddim_sample(lambda x, t: model.apply(p, split(x), t), sched, k, shape,
                                     num_sample_steps=config.ddim_steps)
 
-    runners = [train_steps] + [_compiled_call(f, params, key) for f in (ddpm, ddim)]
+    p = params if mesh is None else replicate(params, mesh)
+    runners = [train_steps] + [_compiled_call(f, p, key) for f in (ddpm, ddim)] + _jgen_conv_runners(config, mesh)
     for r in runners:
         r()  # compile + warm up
     return runners, unet.num_params(model, data.shape[2:])
+
+
+def _mesh(config):
+    """The data mesh jgen's side runs on (one device per CPU core: `--cpu_devices`), None on one device."""
+    n = jax.device_count()
+    if n == 1:
+        return None
+    for k in ("batch_size", "sample_batch"):
+        if config[k] % n:
+            raise experiment.ConfigError(f"config.{k}={config[k]} cannot be split over the {n} devices of the data "
+                                         f"mesh; choose a multiple of {n}, or run with --cpu_devices=1")
+    return data_mesh()
+
+
+def _conv_layer_input(config) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel-level probe's activations [B, 28, 28, C] and 3x3 kernel [3, 3, C, C] (HWIO), C the U-Net's
+    top-level width: the U-Net's most expensive layer shape."""
+    rng = np.random.default_rng(config.seed + 1)
+    c = config.unet.channels
+    x = rng.standard_normal((config.batch_size, 28, 28, c)).astype(np.float32)
+    return x, (rng.standard_normal((3, 3, c, c)) / math.sqrt(9 * c)).astype(np.float32)
+
+
+def _jgen_conv_runners(config, mesh):
+    """One 3x3 convolution, forward and forward + both gradients, as XLA runs it inside the U-Net (SAME
+    padding, NHWC/HWIO): the ceiling of the U-Net's training ratio, since convolutions are most of its FLOPs."""
+    x, w = map(jnp.asarray, _conv_layer_input(config))
+    if mesh is not None:  # as the U-Net runs it: the batch split over the mesh
+        x, w = shard_batch(x, mesh), replicate(w, mesh)
+    grads = jax.jit(jax.grad(lambda x, w: jnp.sum(conv3x3(x, w) ** 2), argnums=(0, 1)))
+    return [_compiled_call(grads, x, w), _compiled_call(conv3x3, x, w)]
+
+
+def conv3x3(x, w):
+    """The probe's convolution: x [B, H, W, C], w [3, 3, C, C'] (HWIO) -> [B, H, W, C'], SAME padding."""
+    return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def torch_conv3x3(w: np.ndarray):
+    """The twin of `conv3x3` with the kernel w [3, 3, C, C'] (HWIO): an `nn.Conv2d` on NCHW tensors."""
+    import torch
+
+    conv = torch.nn.Conv2d(w.shape[2], w.shape[3], 3, padding=1, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1))))  # HWIO -> OIHW
+    return conv
 
 
 def _compiled_call(fn, *args):
@@ -270,7 +336,19 @@ def _torch_runners(config, data: np.ndarray):
             x = math.sqrt(abar_prev) * x0 + math.sqrt(1 - abar_prev) * eps
         return x
 
-    runners = [train_steps, ddpm, ddim]
+    x_np, w_np = _conv_layer_input(config)
+    conv = torch_conv3x3(w_np)
+    x_conv = torch.from_numpy(np.ascontiguousarray(x_np.transpose(0, 3, 1, 2))).requires_grad_(True)
+
+    def conv_grads():
+        x_conv.grad = conv.weight.grad = None
+        (conv(x_conv) ** 2).sum().backward()
+
+    @torch.inference_mode()
+    def conv_forward():
+        conv(x_conv)
+
+    runners = [train_steps, ddpm, ddim, conv_grads, conv_forward]
     for r in runners:
         r()  # warm up
     return runners
@@ -311,11 +389,12 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
         import torch
 
         torch.set_num_threads(max(config.torch_threads))
-    torch_fns = _torch_runners(config, data) if torch_ok else [None] * 3
-    # images per timed call: training; DDPM chains quoted per T_REFERENCE steps; DDIM chains
+    torch_fns = _torch_runners(config, data) if torch_ok else [None] * 5
+    # images per timed call: training; DDPM chains quoted per T_REFERENCE steps; DDIM chains; the conv probe
     work = {"train": config.batch_size * config.train_steps,
             "sample": config.sample_batch * config.ddpm_steps / T_REFERENCE,
-            f"ddim{config.ddim_steps}": config.sample_batch}
+            f"ddim{config.ddim_steps}": config.sample_batch,
+            "conv3x3_train": config.batch_size, "conv3x3_forward": config.batch_size}
     metrics, rows = {"num_params": float(n_params)}, []
     for (name, images), fj, ft in zip(work.items(), jgen_fns, torch_fns):
         (tj, cj), per_threads = _interleaved(fj, ft, config.repeats, config.torch_threads)

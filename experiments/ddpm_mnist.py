@@ -69,6 +69,7 @@ from jgen.data.mnist7 import mnist7_splits
 from jgen.diffusion import UNet, make_schedule, noise_prediction_loss, samplers, vlb
 from jgen.diffusion.unet import num_params
 from jgen.metrics.fd_tracking import FDTracker
+from jgen.sharding import data_mesh, shard_if_divisible
 from jgen.vae import latent
 
 NUM_VAL = 5000
@@ -110,7 +111,7 @@ def get_config(preset: str) -> ml_collections.ConfigDict:
     c.sample_steps = 50  # DDIM steps when sampler = "ddim"
     c.sample_batch = 100 if quick else 500  # a chunk of every sampling call (quick: quality, FD tracking and latents)
     c.quality_metrics = True
-    c.num_quality_samples = 300 if quick else 10000
+    c.num_quality_samples = 200 if quick else 10000
     c.t_study = (50, 100) if quick else (50, 200, 1000)
     c.t_study_num_steps = 200 if quick else 100_000
     c.ddim_study = (10, 20, 50) if quick else (10, 20, 50, 100, 1000)
@@ -124,13 +125,13 @@ def get_config(preset: str) -> ml_collections.ConfigDict:
     c.mnist7 = ml_collections.ConfigDict()
     c.mnist7.num_diffusion_steps = 100 if quick else 1000
     c.mnist7.model = _unet_config(quick, small=True)
-    c.mnist7.batch_size = 128
+    c.mnist7.batch_size = 64 if quick else 128  # quick: half the compute of the 8x8 U-Net's 500 steps
     c.mnist7.num_steps = 500 if quick else 50_000
     c.mnist7.optim = optim.optim_config(name="adam", learning_rate=2e-3 if quick else 2e-4, warmup_steps=100,
                                         schedule="cosine", final_lr_fraction=0.1, clip_grad_norm=1.0,
                                         ema_decay=0.995 if quick else 0.9999)
     c.mnist7.num_test = 500 if quick else 10000
-    c.mnist7.eval_batch = 500
+    c.mnist7.eval_batch = 500  # a chunk of the bound's test digits and of the samples
     c.mnist7.num_samples = 1000 if quick else 10000
     return c
 
@@ -159,10 +160,12 @@ def validate_config(config) -> None:
 # The denoiser and its samplers --------------------------------------------------------------------------
 class Denoiser(NamedTuple):
     """eps_theta(x_t, t) of a U-Net on images [b, H, W, 1], zero-padded at its input by `pad` pixels
-    (bottom/right) and cropped back, so 7x7 digits run through an 8x8 U-Net."""
+    (bottom/right) and cropped back, so 7x7 digits run through an 8x8 U-Net. With a `mesh` the samplers
+    split their chunks over its `data` axis (`jgen.sharding`: one device per CPU core by default)."""
 
     unet: UNet
     pad: int = 0
+    mesh: Any = None
 
     def apply(self, params, x, t, train: bool = False, key=None):
         p = self.pad
@@ -208,7 +211,8 @@ def sample_chain(den: Denoiser, params, schedule, x_T, key, *, sampler: str, ste
     T = schedule.num_steps
     ts = np.arange(T, 0, -1, dtype=np.int32) if sampler == "ddpm" else samplers.ddim_timesteps(T, steps or T)
     marks = set(np.round(np.linspace(0, len(ts), keep + 1)[1:]).astype(int)) if keep else set()
-    x, states = jnp.asarray(x_T), [jnp.asarray(x_T)]
+    x = shard_if_divisible(jnp.asarray(x_T), den.mesh)
+    states = [x]
     for i, t in enumerate(ts):
         if sampler == "ddpm":
             x = ddpm_fn(params, schedule, x, np.int32(t), key, np.int32(i))
@@ -224,7 +228,7 @@ def draw_samples(den, params, schedule, x_T: np.ndarray, key, batch: int, **kw) 
     """Samples [n, H, W, 1] from the noises x_T [n, ...] in chunks of `batch`, and the sampling seconds per
     1000 images (one step is run on a chunk before timing, so compilation is not timed)."""
     run = lambda xt: sample_chain(den, params, schedule, xt, key, **kw)
-    chunk = jnp.asarray(np.resize(x_T, (batch, *x_T.shape[1:])))
+    chunk = shard_if_divisible(jnp.asarray(np.resize(x_T, (batch, *x_T.shape[1:]))), den.mesh)
     ddim_fn, ddpm_fn = _step_fns(den)
     T, i = np.int32(schedule.num_steps), np.int32(0)
     jax.block_until_ready(ddpm_fn(params, schedule, chunk, T, key, i) if kw.get("sampler") == "ddpm" else
@@ -282,7 +286,7 @@ def _train(den, schedule, cfg_optim, num_steps, batches, shape, key, wd, name, *
     return train.fit_loss(loss_fn, params, tx, batches, num_steps, key=key, wd=wd, name=name,
                           log_every=min(log_every, num_steps), eval_every=min(eval_every, num_steps),
                           ckpt_every=max(eval_every, 1), eval_fn=eval_fn, ema_decay=optim.ema_decay(cfg_optim),
-                          progress=False)
+                          progress=False, mesh=den.mesh)
 
 
 # Data ----------------------------------------------------------------------------------------------------
@@ -374,24 +378,25 @@ def _nearby_latents(den, params, schedule, config, wd, clf) -> dict[str, float]:
     return out
 
 
-def _mnist7_bpd(config, wd) -> dict[str, float]:
+def _mnist7_bpd(config, wd, mesh) -> dict[str, float]:
     """The 8x8 (padded 7x7) U-Net: test_bpd_ddpm from the variational bound, and its samples."""
     c = config.mnist7
     splits = {k: (v[..., None].astype(np.float32) / 127.5 - 1.0) for k, v in mnist7_splits(config.num_train).items()}
-    den = Denoiser(_unet(c.model), pad=1)
+    den = Denoiser(_unet(c.model), pad=1, mesh=mesh)
     schedule = _schedule(config, c.num_diffusion_steps)
     key = jax.random.key(config.seed + 50)
-    batches = BatchIterator({"image": splits["train"]}, c.batch_size, seed=config.seed + 50)
+    batches = BatchIterator({"image": splits["train"]}, c.batch_size, seed=config.seed + 50, mesh=mesh)
     fit = _train(den, schedule, c.optim, c.num_steps, batches, (7, 7, 1), key, wd, "ddpm_mnist7",
                  log_every=config.log_every, eval_every=c.num_steps)
     params = fit.params
     eps_fn = lambda x, t: den.apply(params, x, t)  # one object: vlb_terms compiles once for every chunk
     rng = jax.random.key(config.seed + 51)
     test = splits["test"][:c.num_test]
-    bpd = map_batches(lambda x: vlb.bits_per_dim(eps_fn, schedule, x, rng), test, min(c.eval_batch, len(test)))
+    bpd = map_batches(lambda x: vlb.bits_per_dim(eps_fn, schedule, shard_if_divisible(x, mesh), rng), test,
+                      min(c.eval_batch, len(test)))
     x_T = np.asarray(jax.random.normal(jax.random.key(config.seed + 52), (c.num_samples, 7, 7, 1)))
     samples, _ = draw_samples(den, params, schedule, x_T, jax.random.key(config.seed + 53),
-                              min(config.sample_batch, c.num_samples), sampler="ddpm")
+                              min(c.eval_batch, c.num_samples), sampler="ddpm")
     images = np.clip(np.round((np.asarray(samples)[..., 0] + 1.0) * 127.5), 0, 255).astype(np.uint8)
     wd.save_arrays("samples_mnist7", images=images)
     viz.image_grid(images[:100], 10, title=f"MNIST 7x7 DDPM samples (T = {c.num_diffusion_steps})",
@@ -399,6 +404,20 @@ def _mnist7_bpd(config, wd) -> dict[str, float]:
     return {"test_bpd_ddpm": float(np.mean(bpd)), "test_bpd_ddpm_se": float(np.std(bpd) / math.sqrt(len(bpd))),
             "num_test_mnist7": len(test), "num_diffusion_steps_mnist7": c.num_diffusion_steps,
             "num_params_mnist7": num_params(den.unet, (8, 8, 1))}
+
+
+def _mesh(config):
+    """The data mesh over every device, or None on one device (then every number is the single-device one)."""
+    n = jax.device_count()
+    if n == 1:
+        return None
+    bad = {k: v for k, v in (("batch_size", config.batch_size), ("mnist7.batch_size", config.mnist7.batch_size))
+           if v % n}
+    if bad:
+        raise experiment.ConfigError(
+            f"{', '.join(f'config.{k}={v}' for k, v in bad.items())} cannot be split over the {n} devices of the "
+            f"data mesh; choose multiples of {n}, or run with --cpu_devices=1 on a CPU")
+    return data_mesh()
 
 
 def _get_classifier():
@@ -411,12 +430,12 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
     x = _mnist(config)
     h = config.image_size
     shape = (h, h, 1)
-    den = Denoiser(_unet(config.model))
+    den = Denoiser(_unet(config.model), mesh=_mesh(config))
     clf = _get_classifier() if config.quality_metrics else None
     T = config.num_diffusion_steps
     metrics: dict[str, Any] = {"num_train": len(x), "num_params": num_params(den.unet, shape), "image_size": h,
                                "num_diffusion_steps": T}
-    batches = BatchIterator({"image": x}, config.batch_size, seed=config.seed)
+    batches = BatchIterator({"image": x}, config.batch_size, seed=config.seed, mesh=den.mesh)
     n_q = config.num_quality_samples
     x_T_q = np.asarray(jax.random.normal(jax.random.key(config.seed + 1), (n_q, *shape)))
     sample_key = jax.random.key(config.seed + 2)
@@ -493,7 +512,7 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
 
     _generative_process(den, params, schedule, config, wd)
     metrics.update(_nearby_latents(den, params, schedule, config, wd, clf))
-    metrics.update(_mnist7_bpd(config, wd))
+    metrics.update(_mnist7_bpd(config, wd, den.mesh))
     checks = {"ddim_fewer_steps_faster": (
         cache[("ddim", min(config.ddim_study))][1] < cache[("ddim", max(config.ddim_study))][1],
         f"DDIM {min(config.ddim_study)} steps: {cache[('ddim', min(config.ddim_study))][1]:.3g} s/1000 images, "

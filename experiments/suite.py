@@ -172,6 +172,9 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     experiment.quiet_library_logging(FLAGS.verbose)
+    from jgen.sharding import split_cpu
+
+    split_cpu(FLAGS.cpu_devices)  # as each experiment's own command line does
     only = [n for n in FLAGS.only.split(",") if n] if FLAGS.only else None
     path, sections = run_suite(FLAGS.workdir, FLAGS.preset, only, FLAGS.seed, verbose=FLAGS.verbose)
     failed = [s["name"] for s in sections if s["status"] != "ok"]
@@ -187,5 +190,7 @@ if __name__ == "__main__":
     flags.DEFINE_string("only", "", "Comma-separated experiment names to run (default: all registered).")
     flags.DEFINE_integer("seed", None, "Seed for every experiment (default: each config's own).")
     flags.DEFINE_bool("verbose", False, "Print tracebacks of failed experiments and library INFO logs.")
+    flags.DEFINE_integer("cpu_devices", 0, "XLA devices the host CPU is split into (0: one per core), as in each "
+                         "experiment's --cpu_devices.", lower_bound=0)
     flags.mark_flag_as_required("workdir")
     app.run(main)

@@ -719,6 +719,8 @@ def main(get_config: Callable[[str], Any], run: Callable[[Any, Workdir], Mapping
     flags.DEFINE_string("requires_root", None, "Directory holding the workdirs of the experiments this one reads "
                         "(REQUIRES); default: the parent of --workdir.")
     flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() for a multi-host job.")
+    flags.DEFINE_integer("cpu_devices", 0, "XLA devices the host CPU is split into for experiments that shard "
+                         "their batches over a data mesh (0: one per core; 1: a single device).", lower_bound=0)
     flags.DEFINE_bool("verbose", False, "Print tracebacks and library INFO logs (also JGEN_VERBOSE=1).")
     flags.mark_flag_as_required("workdir")
 
@@ -728,8 +730,9 @@ def main(get_config: Callable[[str], Any], run: Callable[[Any, Workdir], Mapping
         FLAGS = flags.FLAGS
         quiet_library_logging(verbose)  # absl's own flag parsing resets the verbosity
         try:
-            from jgen.sharding import maybe_initialize_distributed
+            from jgen.sharding import maybe_initialize_distributed, split_cpu
 
+            split_cpu(FLAGS.cpu_devices)  # before anything starts JAX's backend
             maybe_initialize_distributed(FLAGS.distributed)
             metrics = run_experiment(get_config, run, FLAGS.workdir, FLAGS.preset, seed=FLAGS.seed,
                                      config=FLAGS.config, requires_root=FLAGS.requires_root, name=name)
