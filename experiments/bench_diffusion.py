@@ -58,7 +58,7 @@ import ml_collections
 import numpy as np
 
 from jgen import experiment, optim, train
-from jgen.sharding import batch_sharding, data_mesh, replicate, shard_batch
+from jgen.sharding import batch_sharding, replicate, shard_batch
 from jgen.diffusion import noise_prediction_loss, samplers, schedules, unet
 
 T_REFERENCE = 1000  # the DDPM chain length the sampling images/s are quoted for
@@ -109,7 +109,7 @@ def _jgen_runners(config, data: np.ndarray):
         return noise_prediction_loss(eps_fn, sched, batch, k_loss), {}
 
     step = jax.jit(train.make_train_step(loss_fn, tx), donate_argnums=0)
-    mesh = _mesh(config)
+    mesh = experiment.batch_mesh(config, ("batch_size", "sample_batch"))
     state = train.create_train_state(params, tx, key)
     box = {"state": state if mesh is None else replicate(state, mesh)}
     batches = [jnp.asarray(b) if mesh is None else shard_batch(b, mesh) for b in data]
@@ -140,18 +140,6 @@ def _jgen_runners(config, data: np.ndarray):
     return runners, unet.num_params(model, data.shape[2:])
 
 
-def _mesh(config):
-    """The data mesh jgen's side runs on (one device per CPU core: `--cpu_devices`), None on one device."""
-    n = jax.device_count()
-    if n == 1:
-        return None
-    for k in ("batch_size", "sample_batch"):
-        if config[k] % n:
-            raise experiment.ConfigError(f"config.{k}={config[k]} cannot be split over the {n} devices of the data "
-                                         f"mesh; choose a multiple of {n}, or run with --cpu_devices=1")
-    return data_mesh()
-
-
 def _conv_layer_input(config) -> tuple[np.ndarray, np.ndarray]:
     """The kernel-level probe's activations [B, 28, 28, C] and 3x3 kernel [3, 3, C, C] (HWIO), C the U-Net's
     top-level width: the U-Net's most expensive layer shape."""
@@ -163,7 +151,8 @@ def _conv_layer_input(config) -> tuple[np.ndarray, np.ndarray]:
 
 def _jgen_conv_runners(config, mesh):
     """One 3x3 convolution, forward and forward + both gradients, as XLA runs it inside the U-Net (SAME
-    padding, NHWC/HWIO): the ceiling of the U-Net's training ratio, since convolutions are most of its FLOPs."""
+    padding, NHWC/HWIO, the batch split over the mesh): it separates a loss in XLA's convolution kernels from
+    a loss elsewhere in the U-Net."""
     x, w = map(jnp.asarray, _conv_layer_input(config))
     if mesh is not None:  # as the U-Net runs it: the batch split over the mesh
         x, w = shard_batch(x, mesh), replicate(w, mesh)

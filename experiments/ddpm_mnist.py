@@ -69,7 +69,7 @@ from jgen.data.mnist7 import mnist7_splits
 from jgen.diffusion import UNet, make_schedule, noise_prediction_loss, samplers, vlb
 from jgen.diffusion.unet import num_params
 from jgen.metrics.fd_tracking import FDTracker
-from jgen.sharding import data_mesh, shard_if_divisible
+from jgen.sharding import shard_if_divisible
 from jgen.vae import latent
 
 NUM_VAL = 5000
@@ -406,20 +406,6 @@ def _mnist7_bpd(config, wd, mesh) -> dict[str, float]:
             "num_params_mnist7": num_params(den.unet, (8, 8, 1))}
 
 
-def _mesh(config):
-    """The data mesh over every device, or None on one device (then every number is the single-device one)."""
-    n = jax.device_count()
-    if n == 1:
-        return None
-    bad = {k: v for k, v in (("batch_size", config.batch_size), ("mnist7.batch_size", config.mnist7.batch_size))
-           if v % n}
-    if bad:
-        raise experiment.ConfigError(
-            f"{', '.join(f'config.{k}={v}' for k, v in bad.items())} cannot be split over the {n} devices of the "
-            f"data mesh; choose multiples of {n}, or run with --cpu_devices=1 on a CPU")
-    return data_mesh()
-
-
 def _get_classifier():
     from jgen.metrics import classifier
 
@@ -430,7 +416,7 @@ def run(config: ml_collections.ConfigDict, wd: experiment.Workdir) -> dict[str, 
     x = _mnist(config)
     h = config.image_size
     shape = (h, h, 1)
-    den = Denoiser(_unet(config.model), mesh=_mesh(config))
+    den = Denoiser(_unet(config.model), mesh=experiment.batch_mesh(config, ("batch_size", "mnist7.batch_size")))
     clf = _get_classifier() if config.quality_metrics else None
     T = config.num_diffusion_steps
     metrics: dict[str, Any] = {"num_train": len(x), "num_params": num_params(den.unet, shape), "image_size": h,

@@ -195,6 +195,33 @@ def torch_peer(enabled: bool) -> tuple[bool, str]:
     return True, ""
 
 
+def batch_mesh(config: Any, batch_keys: Sequence[str]):
+    """The data mesh over every device (`jgen.sharding.data_mesh`) for an experiment that shards its batches,
+    or None on one device (every number then is the single-device one).
+
+    `batch_keys` name the config's batch sizes (dotted for nested blocks, e.g. "mnist7.batch_size"); one that
+    the device count does not divide is a ConfigError naming it.
+    """
+    import jax
+
+    n = jax.device_count()
+    if n == 1:
+        return None
+    sizes = {}
+    for key in batch_keys:
+        value = config
+        for part in key.split("."):
+            value = value[part]
+        sizes[key] = value
+    bad = [f"config.{k}={v}" for k, v in sizes.items() if v % n]
+    if bad:
+        raise ConfigError(f"{', '.join(bad)} cannot be split over the {n} devices of the data mesh; choose "
+                          f"multiples of {n}, or run with --cpu_devices=1 on a CPU")
+    from jgen.sharding import data_mesh
+
+    return data_mesh()
+
+
 def _prepare_dir(path: Path) -> None:
     """Creates `path` (and parents) or checks that it is a writable directory; raises WorkdirError."""
     if path.exists() and not path.is_dir():
