@@ -11,19 +11,15 @@ import pytest
 
 from experiments import compare_ddpm_vae
 from jgen import experiment
+from tests.experiments.helpers import tiny_classifier
 
 pytestmark = pytest.mark.skipif(not os.environ.get("JGEN_DATA_DIR"), reason="needs JGEN_DATA_DIR (mnist)")
 
 
 @pytest.fixture(scope="module", autouse=True)
-def tiny_classifier(tmp_path_factory):
-    """A one-epoch 8-channel MNIST classifier in a private cache, in place of the default one."""
-    from jgen.metrics import classifier
-
-    c = classifier.classifier_config("mnist")
-    c.channels, c.features, c.epochs = (8,), 32, 1
-    c.optim.warmup_steps = 10
-    clf = classifier.get_classifier("mnist", config=c, cache_dir=tmp_path_factory.mktemp("jgen_cache"))
+def classifier(tmp_path_factory):
+    """A one-epoch narrow mnist classifier in a private cache, in place of the default one."""
+    clf = tiny_classifier("mnist", tmp_path_factory.mktemp("jgen_cache"))
     patch = pytest.MonkeyPatch()
     patch.setattr(compare_ddpm_vae, "_classifier", lambda: clf)
     yield clf

@@ -5,7 +5,6 @@ of bits/dim on 40 test digits, and its samples are saved for likelihood_table.""
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -10,20 +10,16 @@ import pytest
 
 from experiments import likelihood_table
 from jgen import experiment
+from tests.experiments.helpers import tiny_classifier
 from jgen.data.mnist7 import mnist7_splits
 
 pytestmark = pytest.mark.skipif(not os.environ.get("JGEN_DATA_DIR"), reason="needs JGEN_DATA_DIR (mnist)")
 
 
 @pytest.fixture(scope="module", autouse=True)
-def tiny_classifier(tmp_path_factory):
-    """A one-epoch 8-channel mnist7 classifier in a private cache, in place of the default one."""
-    from jgen.metrics import classifier
-
-    c = classifier.classifier_config("mnist7")
-    c.channels, c.features, c.epochs = (8,), 32, 1
-    c.optim.warmup_steps = 10
-    clf = classifier.get_classifier("mnist7", config=c, cache_dir=tmp_path_factory.mktemp("jgen_cache"))
+def classifier(tmp_path_factory):
+    """A one-epoch narrow mnist7 classifier in a private cache, in place of the default one."""
+    clf = tiny_classifier("mnist7", tmp_path_factory.mktemp("jgen_cache"))
     patch = pytest.MonkeyPatch()
     patch.setattr(likelihood_table, "_classifier", lambda: clf)
     yield clf

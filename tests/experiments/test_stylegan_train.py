@@ -12,12 +12,24 @@ import pytest
 
 from experiments import stylegan_train as st
 from jgen import experiment
+from jgen.metrics import classifier
+from tests.experiments.helpers import tiny_classifier
 
 pytestmark = pytest.mark.skipif(not os.environ.get("JGEN_DATA_DIR"), reason="needs JGEN_DATA_DIR (olivetti)")
 
 TINY = {"model.z_dim": 8, "model.w_dim": 8, "model.mapping_layers": 1, "model.channel_base": 64,
         "model.channel_max": 4, "gan.batch_size": 4, "train_steps": 12, "log_every": 4, "ckpt_every": 12,
         "num_quality_samples": 20, "num_grid": 20}  # one batch shape: generate compiles once
+
+
+@pytest.fixture(scope="module", autouse=True)
+def olivetti_classifier(tmp_path_factory):
+    """A three-epoch narrow Olivetti classifier in a private cache, in place of the default one."""
+    clf = tiny_classifier("olivetti_faces", tmp_path_factory.mktemp("jgen_cache"), epochs=3)
+    patch = pytest.MonkeyPatch()
+    patch.setattr(classifier, "get_classifier", lambda dataset, **kw: clf)
+    yield clf
+    patch.undo()
 
 
 def test_tiny_run_separates_real_from_fake_and_exports_the_generator(tmp_path):
