@@ -9,7 +9,6 @@ import time
 import types
 from pathlib import Path
 
-import jax
 
 import ml_collections
 import numpy as np

@@ -121,7 +121,7 @@ def subplots_panels(items: Sequence[Array], titles: Sequence[str] | None = None,
       The figure.
     """
     if kind not in ("auto", "image", "points"):
-        raise ValueError(f"kind must be 'auto", "image' or 'points', got {kind!r}.")
+        raise ValueError(f"kind must be 'auto', 'image' or 'points', got {kind!r}.")
     arrays = [np.asarray(it) for it in items]
     if not arrays:
         raise ValueError("items is empty; expected at least one image or point cloud.")
