@@ -7,17 +7,78 @@ temporary directory, which is never listed as a step. `restore` takes the newest
 `<step>.broken` (kept for inspection, out of the way of the step that will be written again), and the next
 older one is tried. When none reads back, nothing is moved and `UnreadableCheckpointError` says how to start
 over.
+
+A state is written packed: its leaves as one flat array per dtype under `PACKED` (orbax's cost is per leaf,
+about 2.5 ms each on the 2-core machine, so a U-Net's train state of ~500 leaves took 2.5 s per save; packed
+it takes ~50 ms). `restore` unpacks into the target's structure, shapes and shardings, and still reads
+checkpoints written leaf by leaf (by older jgen, or for a state holding typed PRNG keys, which are not packed).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any, Callable
 
 import jax
+import numpy as np
 
-__all__ = ["CheckpointDir", "UnreadableCheckpointError"]
+__all__ = ["CheckpointDir", "UnreadableCheckpointError", "PACKED"]
+
+PACKED = "jgen_packed_v1"  # the top-level key of a packed checkpoint
+
+
+def _packable(leaves) -> bool:
+    return bool(leaves) and not any(jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) for x in leaves)
+
+
+def _layout(tree: Any) -> np.ndarray:
+    """A digest of the tree's paths, shapes and dtypes (uint8[32]): a packed checkpoint is unpacked only into
+    the layout it was written from (leaf by leaf, orbax matched the paths; packed, a reordered tree of the
+    same sizes would unpack silently wrong)."""
+    entries = [(jax.tree_util.keystr(path), tuple(x.shape), np.dtype(x.dtype).name)
+               for path, x in jax.tree_util.tree_leaves_with_path(tree)]
+    return np.frombuffer(hashlib.sha256(repr(entries).encode()).digest(), np.uint8).copy()
+
+
+def _pack(state: Any) -> Any:
+    """`{PACKED: {dtype name: 1-D array, "layout": digest}}`: the leaves of `state` in tree order, ravelled and
+    concatenated per dtype; `state` itself when it cannot be packed."""
+    leaves = jax.tree.leaves(state)
+    if not _packable(leaves):
+        return state
+    groups: dict[str, list[np.ndarray]] = {}
+    for x in jax.device_get(leaves):
+        x = np.asarray(x)
+        groups.setdefault(x.dtype.name, []).append(x.ravel())
+    return {PACKED: {**{name: np.concatenate(parts) for name, parts in groups.items()}, "layout": _layout(state)}}
+
+
+def _packed_target(target: Any) -> dict:
+    sizes: dict[str, int] = {}
+    dtypes: dict[str, np.dtype] = {}
+    for x in jax.tree.leaves(target):
+        dtype = np.dtype(x.dtype)
+        sizes[dtype.name] = sizes.get(dtype.name, 0) + int(np.prod(x.shape, dtype=np.int64))
+        dtypes[dtype.name] = dtype
+    return {PACKED: {**{name: np.zeros(n, dtypes[name]) for name, n in sizes.items()},
+                     "layout": np.zeros(32, np.uint8)}}
+
+
+def _unpack(packed: dict, target: Any) -> Any:
+    """The inverse of `_pack`: `target`'s structure, with each leaf on the target leaf's sharding."""
+    if not np.array_equal(np.asarray(packed[PACKED]["layout"]), _layout(target)):
+        raise ValueError("the checkpoint was written from a state of another structure (paths, shapes or dtypes)")
+    leaves, treedef = jax.tree.flatten(target)
+    offsets = dict.fromkeys(packed[PACKED], 0)
+    out = []
+    for x in leaves:
+        name, size = np.dtype(x.dtype).name, int(np.prod(x.shape, dtype=np.int64))
+        value = np.asarray(packed[PACKED][name][offsets[name]:offsets[name] + size]).reshape(x.shape)
+        offsets[name] += size
+        out.append(jax.device_put(value, x.sharding) if isinstance(x, jax.Array) else value)
+    return jax.tree.unflatten(treedef, out)
 
 
 class UnreadableCheckpointError(RuntimeError):
@@ -42,8 +103,9 @@ class CheckpointDir:
 
         self._ocp = ocp
         self.directory = Path(directory)
+        # The handler named up front: item_metadata (packed or not) is then readable before the first restore.
         self._mgr = ocp.CheckpointManager(self.directory, options=ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, create=True))
+            max_to_keep=max_to_keep, create=True), item_handlers=ocp.StandardCheckpointHandler())
 
     def steps(self) -> list[int]:
         """Steps of the complete checkpoints on disk, oldest first."""
@@ -51,7 +113,7 @@ class CheckpointDir:
 
     def save(self, step: int, state: Any) -> None:
         """Writes `state` as checkpoint `step` and waits until it is committed."""
-        self._mgr.save(int(step), args=self._ocp.args.StandardSave(state))
+        self._mgr.save(int(step), args=self._ocp.args.StandardSave(_pack(state)))
         self._mgr.wait_until_finished()
 
     def restore(self, target: Any, *, validate: Callable[[Any], str | None] | None = None
@@ -74,7 +136,7 @@ class CheckpointDir:
         last_exc: BaseException | None = None
         for step in reversed(self.steps()):
             try:
-                state = self._mgr.restore(step, args=self._ocp.args.StandardRestore(target))
+                state = self._restore_step(step, target)
                 reason = validate(state) if validate is not None else None
             except Exception as e:  # orbax/TensorStore raise bare Exceptions for truncated or garbled files
                 state, reason, last_exc = None, _one_line(e), e
@@ -91,6 +153,14 @@ class CheckpointDir:
             f"no checkpoint in {self.directory} can be used ("
             f"{'; '.join(f'checkpoint {s}: {r}' for s, r in failed)}). To start over, delete that directory "
             "(or the whole workdir) or run with a new --workdir.") from last_exc
+
+    def _restore_step(self, step: int, target: Any) -> Any:
+        if PACKED in self._mgr.item_metadata(step):
+            if not _packable(jax.tree.leaves(target)):
+                raise ValueError("the checkpoint is packed but the target holds typed PRNG keys or no arrays")
+            packed = self._mgr.restore(step, args=self._ocp.args.StandardRestore(_packed_target(target)))
+            return _unpack(packed, target)
+        return self._mgr.restore(step, args=self._ocp.args.StandardRestore(target))
 
     def _move_aside(self, step: int) -> str:
         """Renames checkpoint `step` to `<step>.broken` and returns that name."""

@@ -171,3 +171,26 @@ def test_no_readable_checkpoint_says_how_to_start_over(saved, tmp_path):
     assert "checkpoint 20: " in msg and "checkpoint 10: " in msg and "--workdir" in msg and "delete" in msg
     assert "\n" not in msg and len(msg) < 1000 and info.value.__cause__ is not None
     assert steps_on_disk(wd) == [10, 20]  # left in place: re-running must not silently start over
+
+
+def test_packed_checkpoints_round_trip_read_leaf_by_leaf_ones_and_refuse_another_layout(tmp_path):
+    state = {"w": jnp.arange(6.0).reshape(2, 3), "b": jnp.float32(7.0), "n": jnp.int32(3), "k": jax.random.PRNGKey(1)}
+    with CheckpointDir(tmp_path / "packed") as ckpts:
+        ckpts.save(1, state)
+        assert set(ckpts._mgr.item_metadata(1)) == {"jgen_packed_v1"}  # one array per dtype, not one per leaf
+        step, back = ckpts.restore(jax.tree.map(jnp.zeros_like, state))
+        assert step == 1 and jax.tree.map(lambda x: x.dtype, back) == jax.tree.map(lambda x: x.dtype, state)
+        assert_same_params(back, state)
+        swapped = {"w": jnp.zeros((3, 2)), "b": state["b"], "n": state["n"], "k": state["k"]}  # same sizes
+        with pytest.raises(UnreadableCheckpointError, match="another structure"):
+            ckpts.restore(swapped)
+    old = tmp_path / "leaf_by_leaf"  # as jgen wrote them before packing
+    import orbax.checkpoint as ocp
+
+    with ocp.CheckpointManager(old, options=ocp.CheckpointManagerOptions(create=True)) as mgr:
+        mgr.save(5, args=ocp.args.StandardSave(state))
+        mgr.wait_until_finished()
+    with CheckpointDir(old) as ckpts:
+        step, back = ckpts.restore(jax.tree.map(jnp.zeros_like, state))
+    assert step == 5
+    assert_same_params(back, state)
