@@ -17,9 +17,9 @@ pytestmark = pytest.mark.skipif(not os.environ.get("JGEN_DATA_DIR"), reason="nee
 
 
 @pytest.fixture(scope="module", autouse=True)
-def classifier(tmp_path_factory):
-    """A one-epoch narrow mnist classifier in a private cache, in place of the default one."""
-    clf = tiny_classifier("mnist", tmp_path_factory.mktemp("jgen_cache"))
+def classifier():
+    """A one-epoch narrow mnist classifier in place of the default one."""
+    clf = tiny_classifier("mnist")
     patch = pytest.MonkeyPatch()
     patch.setattr(compare_ddpm_vae, "_classifier", lambda: clf)
     yield clf

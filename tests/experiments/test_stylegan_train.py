@@ -23,9 +23,9 @@ TINY = {"model.z_dim": 8, "model.w_dim": 8, "model.mapping_layers": 1, "model.ch
 
 
 @pytest.fixture(scope="module", autouse=True)
-def olivetti_classifier(tmp_path_factory):
-    """A three-epoch narrow Olivetti classifier in a private cache, in place of the default one."""
-    clf = tiny_classifier("olivetti_faces", tmp_path_factory.mktemp("jgen_cache"), epochs=3)
+def olivetti_classifier():
+    """A three-epoch narrow Olivetti classifier in place of the default one."""
+    clf = tiny_classifier("olivetti_faces", epochs=3)
     patch = pytest.MonkeyPatch()
     patch.setattr(classifier, "get_classifier", lambda dataset, **kw: clf)
     yield clf
