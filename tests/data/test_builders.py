@@ -70,6 +70,31 @@ def test_a_split_read_twice_is_decoded_once_and_handed_out_as_copies(tmp_path):
     assert not any(str(tmp_path) in k[3] for k in loading._MEMO)  # the stale copy was dropped
 
 
+def test_a_new_process_reads_the_decoded_copy_until_the_prepared_files_change(tmp_path, monkeypatch):
+    from jgen.data import loading
+
+    fake_mnist(tmp_path / "raw")
+    a = _load("mnist", "test", tmp_path / "raw", tmp_path / "cache")
+    (copy,) = (tmp_path / "cache" / "decoded").glob("mnist-*.npz")
+    monkeypatch.setattr(loading, "_MEMO", {})  # as in a new process
+    with mock.patch.object(loading, "_read_all", side_effect=AssertionError("decoded again")):
+        b = _load("mnist", "test", tmp_path / "raw", tmp_path / "cache")
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+        assert a[k].dtype == b[k].dtype
+    shard = next(p for p in (tmp_path / "cache" / "mnist").rglob("*array_record*"))
+    os.utime(shard, ns=(shard.stat().st_atime_ns, shard.stat().st_mtime_ns + 10**9))  # prepared again
+    monkeypatch.setattr(loading, "_MEMO", {})
+    with mock.patch.object(loading, "_read_all", side_effect=RuntimeError("read")):
+        with pytest.raises(RuntimeError, match="read"):
+            _load("mnist", "test", tmp_path / "raw", tmp_path / "cache")
+    copy.write_bytes(copy.read_bytes()[:100])  # a damaged copy is decoded again and replaced
+    monkeypatch.setattr(loading, "_MEMO", {})
+    c = _load("mnist", "test", tmp_path / "raw", tmp_path / "cache")
+    np.testing.assert_array_equal(a["image"], c["image"])
+    assert loading._read_decoded(copy, loading._prepared_files(tmp_path / "cache" / "mnist")) is not None
+
+
 def test_raw_dir_may_hold_the_files_directly(tmp_path):
     fake_mnist(tmp_path / "raw")
     d = _load("mnist", "test", tmp_path / "raw" / "mnist", tmp_path / "cache")
