@@ -158,7 +158,8 @@ def test_bad_arguments():
 
 
 def test_one_device_equals_four_devices(tmp_path):
-    """The same sharded step on a 1-device mesh and a 4-device mesh gives the same parameters, fused or not."""
+    """The same sharded step on a 1-device mesh and a 4-device mesh gives the same parameters, fused or not,
+    and a run resumed from its checkpoint on the 4-device mesh the same bits as the uninterrupted one."""
     script = textwrap.dedent("""
         import json, jax, jax.numpy as jnp, numpy as np, optax
         from jgen import train
@@ -173,6 +174,7 @@ def test_one_device_equals_four_devices(tmp_path):
         class Sharded:
             def __init__(self, mesh): self.mesh = mesh
             def iter_from(self, step):
+                self.start = step
                 while True:
                     rs = np.random.default_rng(step)
                     x = rs.normal(size=(32, 4)).astype(np.float32)
@@ -196,6 +198,19 @@ def test_one_device_equals_four_devices(tmp_path):
             res = train.fit_loss(loss_fn, p, optax.adam(1e-2), BatchIterator(data, 32, mesh=mesh), 20,
                                  key=jax.random.PRNGKey(0), mesh=mesh, fuse_steps=fuse, progress=False)
             out[f"fused{fuse}"] = {k: np.asarray(v).tolist() for k, v in res.state.params.items()}
+        # Stopped after 10 steps and resumed from its (packed) checkpoint on the 4-device mesh.
+        import tempfile
+        from jgen.experiment import Workdir
+        wd, mesh = Workdir(tempfile.mkdtemp()), data_mesh(jax.devices())
+        for num_steps in (10, 20):
+            k1, k2 = jax.random.split(jax.random.PRNGKey(0))
+            p = {"w1": jax.random.normal(k1, (4, 16)), "w2": jax.random.normal(k2, (16, 1)) * 0.1}
+            batches = Sharded(mesh)
+            res = train.fit_loss(loss_fn, p, optax.adam(1e-2), batches, num_steps, key=jax.random.PRNGKey(0),
+                                 mesh=mesh, wd=wd, ckpt_every=10, progress=False)
+        out["resumed_from"] = batches.start
+        out["resumed4"] = {k: np.asarray(v).tolist() for k, v in res.state.params.items()}
+        out["resumed_shards"] = len(res.state.params["w1"].sharding.device_set)
         print(json.dumps(out))
     """)
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
@@ -208,3 +223,5 @@ def test_one_device_equals_four_devices(tmp_path):
     for k in ("w1", "w2"):
         np.testing.assert_allclose(out["1"][k], out["4"][k], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(out["fused1"][k], out["fused4"][k], rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(out["resumed4"][k], out["4"][k])  # resumed = uninterrupted, bit for bit
+    assert out["resumed_from"] == 10 and out["resumed_shards"] == 4
