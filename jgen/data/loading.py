@@ -250,7 +250,7 @@ def _write_decoded(path: Path, files: tuple, arrays: dict[str, np.ndarray]) -> N
             np.savez(f, __files__=np.frombuffer(json.dumps(files).encode(), np.uint8), **arrays)
         os.replace(tmp, path)  # atomic: a concurrent reader sees the old copy or the new one
     except OSError as e:  # a read-only or full cache: decoding again next time is the only cost
-        logging.warning(f"could not keep a decoded copy in {path.parent} ({e}); it will be decoded again")
+        _log.warning(f"could not keep a decoded copy in {path.parent} ({e}); it will be decoded again")
 
 
 def _read_all(ds, name: str, split: str, cache_dir) -> dict[str, np.ndarray]:

@@ -27,7 +27,7 @@ def olivetti_classifier():
     """A three-epoch narrow Olivetti classifier in place of the default one."""
     clf = tiny_classifier("olivetti_faces", epochs=3)
     patch = pytest.MonkeyPatch()
-    patch.setattr(classifier, "get_classifier", lambda dataset, **kw: clf)
+    patch.setattr(classifier, "get_classifier", lambda dataset, **kw: {"olivetti_faces": clf}[dataset])
     yield clf
     patch.undo()
 
